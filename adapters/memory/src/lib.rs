@@ -1,0 +1,558 @@
+//! An in-process Transport: a server and its clients in one process, on one tokio runtime.
+//!
+//! It exists so that the server core, bots and clients can be tested together (and a local
+//! game played) without sockets, while still obeying every rule of the Transport port
+//! ([`pong_ports::transport`]): bounded queues, disconnect on overflow, `Gone` reported
+//! exactly once per link, cancel-safe `recv`.
+//!
+//! ```text
+//! MemoryHub ──server()────► MemoryServer   (one live endpoint at a time)
+//!     └──────connector()──► MemoryConnector ──connect()──► MemoryClient (one per link)
+//! ```
+//!
+//! It is a point-to-point transport: the server keeps group membership
+//! ([`ServerTransport::join_group`]) and [`ClientTransport::subscribe`] returns at once.
+//!
+//! # Link events
+//! Every link is reported [`Incoming::Connected`] before its first frame and
+//! [`Incoming::Gone`] exactly once after its last: when the client closes or drops it, when
+//! its queue overflows, and also when the server itself calls
+//! [`ServerTransport::disconnect`] (so the server core can clean up in one place).
+//!
+//! # Queues
+//! Each link has two bounded queues of [`MemoryOptions::queue_capacity`] frames. When the
+//! queue towards a client is full, the server's `send`/`publish` disconnects that client,
+//! reports [`Incoming::Gone`] and (for `send`) returns [`TransportError::Backpressure`].
+//! When the queue from a client towards the server is full (the server is not reading),
+//! the client's `send` does the same to its own link: losing frames silently would break
+//! rule 2, and waiting would break rule 7.
+//!
+//! # Endpoints
+//! [`MemoryHub::server`] hands out one endpoint; asking again while it is alive is an error
+//! ([`TransportError::Listen`]), asking after it was dropped gives a fresh endpoint (a
+//! "restarted server": old links stay closed, new links get new ids). Dropping the endpoint
+//! closes every link: clients get [`TransportError::Closed`] after the frames already
+//! queued for them.
+//!
+//! # Silent death
+//! [`MemoryClient::sever_silently`] (or [`MemoryHub::sever_silently`] by peer id) makes a
+//! link stop carrying frames in both directions without anyone being told, like a cable
+//! pulled out mid-game: only heartbeats can find it. Closing or dropping a severed client
+//! tells the server nothing either; [`ServerTransport::disconnect`] still removes it (and
+//! reports it gone).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use pong_ports::{
+    ClientTransport, Connector, Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+/// What [`MemoryServer::local_addr`] and [`MemoryConnector::describe`] report.
+pub const MEMORY_ADDR: &str = "memory";
+
+/// Tunables of a [`MemoryHub`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryOptions {
+    /// Frames each link may hold in each direction before it is disconnected.
+    pub queue_capacity: usize,
+    /// Longest frame `send`/`publish` accept, both sides.
+    pub max_frame_len: usize,
+}
+
+impl MemoryOptions {
+    /// The default queue capacity, in frames.
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+}
+
+impl Default for MemoryOptions {
+    fn default() -> Self {
+        Self {
+            queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
+            max_frame_len: pong_domain::codec::MAX_FRAME_LEN,
+        }
+    }
+}
+
+/// The meeting point of one in-process server and its clients. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct MemoryHub {
+    inner: Arc<HubInner>,
+}
+
+#[derive(Debug)]
+struct HubInner {
+    options: MemoryOptions,
+    /// Shared by every endpoint this hub ever had, so a restarted server never reuses an id.
+    next_peer: AtomicU64,
+    server: Mutex<Option<Arc<ServerShared>>>,
+}
+
+impl Default for MemoryHub {
+    fn default() -> Self {
+        Self::new(MemoryOptions::default())
+    }
+}
+
+impl MemoryHub {
+    /// A hub with no server endpoint yet.
+    ///
+    /// A `queue_capacity` of 0 is treated as 1 (tokio channels need room for one frame).
+    #[must_use]
+    pub fn new(options: MemoryOptions) -> Self {
+        let options = MemoryOptions { queue_capacity: options.queue_capacity.max(1), ..options };
+        Self {
+            inner: Arc::new(HubInner {
+                options,
+                next_peer: AtomicU64::new(1),
+                server: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The options this hub was made with.
+    #[must_use]
+    pub fn options(&self) -> MemoryOptions {
+        self.inner.options
+    }
+
+    /// Creates the server endpoint.
+    ///
+    /// # Errors
+    /// [`TransportError::Listen`] while an earlier endpoint of this hub is still alive.
+    pub fn server(&self) -> Result<MemoryServer, TransportError> {
+        let mut slot = lock(&self.inner.server);
+        if slot.as_ref().is_some_and(|live| !live.state().closed) {
+            return Err(TransportError::Listen {
+                addr: MEMORY_ADDR.to_owned(),
+                reason: "this hub already has a live server endpoint".to_owned(),
+            });
+        }
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(ServerShared {
+            options: self.inner.options,
+            events: events_tx,
+            state: Mutex::new(ServerState::default()),
+        });
+        *slot = Some(Arc::clone(&shared));
+        tracing::debug!("memory server endpoint created");
+        Ok(MemoryServer { shared, events: events_rx })
+    }
+
+    /// A connector that opens links to this hub's server endpoint.
+    #[must_use]
+    pub fn connector(&self) -> MemoryConnector {
+        MemoryConnector { hub: self.clone() }
+    }
+
+    /// Severs the link of `peer` silently (see [`MemoryClient::sever_silently`]); returns
+    /// false if the live server endpoint has no such link.
+    pub fn sever_silently(&self, peer: PeerId) -> bool {
+        let Some(shared) = self.live_server() else { return false };
+        let state = shared.state();
+        match state.peers.get(&peer) {
+            Some(entry) => {
+                entry.link.sever();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn live_server(&self) -> Option<Arc<ServerShared>> {
+        lock(&self.inner.server).as_ref().filter(|s| !s.state().closed).cloned()
+    }
+
+    fn connect_client(&self) -> Result<MemoryClient, TransportError> {
+        let options = self.inner.options;
+        let refused = |reason: &str| TransportError::Connect {
+            addr: MEMORY_ADDR.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let shared =
+            lock(&self.inner.server).clone().ok_or_else(|| refused("no server endpoint"))?;
+        let peer = PeerId(self.inner.next_peer.fetch_add(1, Ordering::Relaxed));
+        let (to_client, from_server) = mpsc::channel(options.queue_capacity);
+        let link = Arc::new(LinkShared {
+            peer,
+            severed: AtomicBool::new(false),
+            upstream_credit: Arc::new(Semaphore::new(options.queue_capacity)),
+        });
+        {
+            let mut state = shared.state();
+            if state.closed {
+                return Err(refused("the server endpoint was dropped"));
+            }
+            state.peers.insert(peer, PeerEntry { to_client, link: Arc::clone(&link) });
+            // Under the lock, so Connected is queued before any frame of this link.
+            let _ = shared.events.send(Event::Connected(peer));
+        }
+        tracing::debug!(%peer, "memory link opened");
+        Ok(MemoryClient { shared, link, from_server, closed: false })
+    }
+}
+
+/// The shared state of a server endpoint; clients hold it to reach the server.
+#[derive(Debug)]
+struct ServerShared {
+    options: MemoryOptions,
+    events: mpsc::UnboundedSender<Event>,
+    state: Mutex<ServerState>,
+}
+
+#[derive(Debug, Default)]
+struct ServerState {
+    /// Set when the endpoint is dropped; links are refused from then on.
+    closed: bool,
+    peers: HashMap<PeerId, PeerEntry>,
+    groups: HashMap<MatchId, BTreeSet<PeerId>>,
+}
+
+#[derive(Debug)]
+struct PeerEntry {
+    to_client: mpsc::Sender<Frame>,
+    link: Arc<LinkShared>,
+}
+
+/// What both ends of one link share.
+#[derive(Debug)]
+struct LinkShared {
+    peer: PeerId,
+    severed: AtomicBool,
+    /// One permit per frame the client may have queued towards the server: the bound of the
+    /// upstream queue, which is otherwise one channel shared by every link.
+    upstream_credit: Arc<Semaphore>,
+}
+
+impl LinkShared {
+    fn sever(&self) {
+        if !self.severed.swap(true, Ordering::AcqRel) {
+            tracing::debug!(peer = %self.peer, "memory link severed silently");
+        }
+    }
+
+    fn is_severed(&self) -> bool {
+        self.severed.load(Ordering::Acquire)
+    }
+}
+
+/// What travels up the server's single event channel. A frame carries its upstream permit
+/// so the client's credit comes back only when the server has taken the frame.
+#[derive(Debug)]
+enum Event {
+    Frame { from: PeerId, frame: Frame, _credit: OwnedSemaphorePermit },
+    Connected(PeerId),
+    Gone { peer: PeerId, reason: String },
+}
+
+impl ServerShared {
+    fn state(&self) -> MutexGuard<'_, ServerState> {
+        lock(&self.state)
+    }
+
+    fn check_len(&self, frame: &Frame) -> Result<(), TransportError> {
+        let max = self.options.max_frame_len;
+        if frame.len() > max {
+            return Err(TransportError::FrameTooLarge { len: frame.len(), max });
+        }
+        Ok(())
+    }
+
+    /// Removes a link and reports it gone; whoever removes it reports it, so `Gone` is
+    /// sent exactly once per link. Dropping the entry's sender ends the client's `recv`
+    /// after the frames already queued.
+    fn remove_peer(
+        state: &mut ServerState,
+        events: &mpsc::UnboundedSender<Event>,
+        peer: PeerId,
+        reason: &str,
+    ) -> bool {
+        if state.peers.remove(&peer).is_none() {
+            return false;
+        }
+        state.groups.retain(|_, members| {
+            members.remove(&peer);
+            !members.is_empty()
+        });
+        tracing::debug!(%peer, reason, "memory link gone");
+        let _ = events.send(Event::Gone { peer, reason: reason.to_owned() });
+        true
+    }
+
+    /// Queues a frame for one peer under the lock; on overflow disconnects it.
+    fn deliver(
+        &self,
+        state: &mut ServerState,
+        to: PeerId,
+        frame: Frame,
+    ) -> Result<(), TransportError> {
+        let Some(entry) = state.peers.get(&to) else {
+            return Err(TransportError::UnknownPeer(to));
+        };
+        if entry.link.is_severed() {
+            return Ok(());
+        }
+        match entry.to_client.try_send(frame) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(peer = %to, "memory link queue towards the client is full; disconnecting");
+                Self::remove_peer(state, &self.events, to, "send queue overflow");
+                Err(TransportError::Backpressure(to))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                // The client was dropped and its Drop has not removed the entry yet.
+                Self::remove_peer(state, &self.events, to, "client dropped");
+                Err(TransportError::UnknownPeer(to))
+            }
+        }
+    }
+}
+
+/// The server endpoint of a [`MemoryHub`]. Dropping it closes every link.
+#[derive(Debug)]
+pub struct MemoryServer {
+    shared: Arc<ServerShared>,
+    events: mpsc::UnboundedReceiver<Event>,
+}
+
+impl MemoryServer {
+    /// The peers currently linked, in id order (for tests and diagnostics).
+    #[must_use]
+    pub fn peers(&self) -> Vec<PeerId> {
+        let mut peers: Vec<PeerId> = self.shared.state().peers.keys().copied().collect();
+        peers.sort_unstable();
+        peers
+    }
+}
+
+impl Drop for MemoryServer {
+    fn drop(&mut self) {
+        let mut state = self.shared.state();
+        state.closed = true;
+        state.peers.clear();
+        state.groups.clear();
+        tracing::debug!("memory server endpoint dropped");
+    }
+}
+
+#[async_trait]
+impl ServerTransport for MemoryServer {
+    async fn recv(&mut self) -> Result<Incoming, TransportError> {
+        // The channel's sender lives in `shared`, which we hold, so it never reports closed.
+        let event = self.events.recv().await.ok_or(TransportError::Closed)?;
+        Ok(match event {
+            Event::Frame { from, frame, _credit } => Incoming::Frame { from, frame },
+            Event::Connected(peer) => Incoming::Connected(peer),
+            Event::Gone { peer, reason } => Incoming::Gone { peer, reason },
+        })
+    }
+
+    fn send(&self, to: PeerId, frame: Frame) -> Result<(), TransportError> {
+        self.shared.check_len(&frame)?;
+        let mut state = self.shared.state();
+        self.shared.deliver(&mut state, to, frame)
+    }
+
+    fn publish(&self, group: MatchId, frame: Frame) -> Result<(), TransportError> {
+        self.shared.check_len(&frame)?;
+        let mut state = self.shared.state();
+        let members: Vec<PeerId> =
+            state.groups.get(&group).map(|m| m.iter().copied().collect()).unwrap_or_default();
+        for peer in members {
+            // A member that overflows is disconnected and reported; the others still get it.
+            let _ = self.shared.deliver(&mut state, peer, frame.clone());
+        }
+        Ok(())
+    }
+
+    fn join_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
+        let mut state = self.shared.state();
+        if !state.peers.contains_key(&peer) {
+            return Err(TransportError::UnknownPeer(peer));
+        }
+        state.groups.entry(group).or_default().insert(peer);
+        Ok(())
+    }
+
+    fn leave_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
+        let mut state = self.shared.state();
+        if let Some(members) = state.groups.get_mut(&group) {
+            members.remove(&peer);
+            if members.is_empty() {
+                state.groups.remove(&group);
+            }
+        }
+        Ok(())
+    }
+
+    fn disconnect(&self, peer: PeerId) -> Result<(), TransportError> {
+        let mut state = self.shared.state();
+        ServerShared::remove_peer(
+            &mut state,
+            &self.shared.events,
+            peer,
+            "disconnected by the server",
+        );
+        Ok(())
+    }
+
+    fn max_frame_len(&self) -> usize {
+        self.shared.options.max_frame_len
+    }
+
+    fn local_addr(&self) -> String {
+        MEMORY_ADDR.to_owned()
+    }
+}
+
+/// Opens links to a [`MemoryHub`]'s server endpoint.
+#[derive(Debug, Clone)]
+pub struct MemoryConnector {
+    hub: MemoryHub,
+}
+
+impl MemoryConnector {
+    /// Opens a link and returns the concrete client, for tests that need
+    /// [`MemoryClient::peer`] or [`MemoryClient::sever_silently`].
+    ///
+    /// # Errors
+    /// [`TransportError::Connect`] if the hub has no live server endpoint.
+    pub fn connect_client(&self) -> Result<MemoryClient, TransportError> {
+        self.hub.connect_client()
+    }
+}
+
+#[async_trait]
+impl Connector for MemoryConnector {
+    async fn connect(&self) -> Result<Box<dyn ClientTransport>, TransportError> {
+        Ok(Box::new(self.hub.connect_client()?))
+    }
+
+    fn describe(&self) -> String {
+        MEMORY_ADDR.to_owned()
+    }
+}
+
+/// The client end of one in-memory link. Dropping it closes the link like
+/// [`ClientTransport::close`].
+#[derive(Debug)]
+pub struct MemoryClient {
+    shared: Arc<ServerShared>,
+    link: Arc<LinkShared>,
+    from_server: mpsc::Receiver<Frame>,
+    closed: bool,
+}
+
+impl MemoryClient {
+    /// The id the server knows this link by.
+    #[must_use]
+    pub fn peer(&self) -> PeerId {
+        self.link.peer
+    }
+
+    /// Makes the link stop carrying frames in both directions without telling either end:
+    /// sends on both sides still succeed, nothing arrives, no `Gone`, no `Closed`. For
+    /// testing that heartbeats find dead links.
+    pub fn sever_silently(&self) {
+        self.link.sever();
+    }
+
+    fn shut(&mut self) {
+        if std::mem::replace(&mut self.closed, true) {
+            return;
+        }
+        self.from_server.close();
+        if self.link.is_severed() {
+            // Nobody can hear a severed link close; the server finds out by heartbeats.
+            return;
+        }
+        let mut state = self.shared.state();
+        let ours =
+            state.peers.get(&self.link.peer).is_some_and(|e| Arc::ptr_eq(&e.link, &self.link));
+        if ours {
+            ServerShared::remove_peer(
+                &mut state,
+                &self.shared.events,
+                self.link.peer,
+                "closed by the client",
+            );
+        }
+    }
+}
+
+impl Drop for MemoryClient {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+#[async_trait]
+impl ClientTransport for MemoryClient {
+    async fn recv(&mut self) -> Result<Frame, TransportError> {
+        if self.closed {
+            return Err(TransportError::Closed);
+        }
+        loop {
+            let frame = self.from_server.recv().await.ok_or(TransportError::Closed)?;
+            if !self.link.is_severed() {
+                return Ok(frame);
+            }
+            // Queued before the link was severed, but a severed link delivers nothing.
+        }
+    }
+
+    fn send(&self, frame: Frame) -> Result<(), TransportError> {
+        if self.closed {
+            return Err(TransportError::Closed);
+        }
+        self.shared.check_len(&frame)?;
+        if self.link.is_severed() {
+            return Ok(());
+        }
+        let peer = self.link.peer;
+        let mut state = self.shared.state();
+        let ours = state.peers.get(&peer).is_some_and(|e| Arc::ptr_eq(&e.link, &self.link));
+        if state.closed || !ours {
+            return Err(TransportError::Closed);
+        }
+        let Ok(credit) = Arc::clone(&self.link.upstream_credit).try_acquire_owned() else {
+            tracing::warn!(%peer, "memory link queue towards the server is full; disconnecting");
+            ServerShared::remove_peer(
+                &mut state,
+                &self.shared.events,
+                peer,
+                "receive queue overflow",
+            );
+            return Err(TransportError::Backpressure(peer));
+        };
+        self.shared
+            .events
+            .send(Event::Frame { from: peer, frame, _credit: credit })
+            .map_err(|_| TransportError::Closed)
+    }
+
+    async fn subscribe(&mut self, _group: MatchId) -> Result<(), TransportError> {
+        // Point-to-point: the server keeps the groups (join_group), nothing to confirm.
+        Ok(())
+    }
+
+    async fn close(&mut self) {
+        self.shut();
+    }
+
+    fn max_frame_len(&self) -> usize {
+        self.shared.options.max_frame_len
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: every critical section here leaves the state
+/// consistent before anything that could panic.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,148 @@
+//! A ZeroMQ Transport: a ROUTER server and one DEALER per client link, speaking standard
+//! ZMTP 3 (mechanism NULL) over tcp or ipc, built on the pure-Rust [`zeromq`] crate.
+//!
+//! ```text
+//!  ZmqConnector ──connect()──► ZmqClient: a DEALER with a fresh routing id per link
+//!                                  │ tcp://host:port (or ipc://path)
+//!  ┌─ ZmqServer::bind ─────────────▼─────────────────────────────────────────┐
+//!  │  public listener ─► guard relay ─► ROUTER on a private backplane        │
+//!  │                     (ZMTP limits,    ├─► pump task ─► recv()            │
+//!  │                      stalls)         └─◄ one writer per peer ◄─ send()  │
+//!  └──────────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! # Why ROUTER/DEALER with server-side fan-out
+//! Every frame for one peer, sent directly or through a group, goes through that peer's
+//! single ordered queue on the ROUTER socket, so rule 1 (order) holds across `send` and
+//! `publish`. Groups live in the server ([`ServerTransport::join_group`]): a publish is a
+//! loop over members, and membership changes take effect synchronously, so rule 9 holds
+//! without a subscription handshake and [`ClientTransport::subscribe`] returns at once.
+//! PUB/SUB would have needed a second socket (no ordering against ROUTER traffic), SUB
+//! subscriptions that are only confirmed by seeing traffic (the slow-joiner problem), and
+//! it drops silently for slow subscribers. `docs/transports/zeromq.md` has the whole story.
+//!
+//! # Peer identity
+//! Each [`ZmqClient`] sets a fresh random 16-byte routing id on its DEALER; a libzmq peer
+//! that sets none gets a random one from the ROUTER. The server maps each routing id it
+//! hears from to a fresh [`PeerId`], so a reconnect is a new `PeerId` (rule 6). Routing
+//! ids are addresses, not credentials: the game protocol signs every frame with the
+//! session token, and that is what the server trusts.
+//!
+//! # The guard
+//! zeromq 0.7 has no maximum message size and reserves the length a frame header claims
+//! before reading it, so one 9-byte header can make it allocate terabytes and abort the
+//! process. The server therefore never exposes the crate's socket: it accepts connections
+//! itself and relays them to a ROUTER bound on a private backplane (a unix socket in a
+//! 0700 directory; loopback tcp elsewhere), checking the ZMTP framing of every byte a
+//! client sends and cutting connections that break it, exceed the limits, do not finish
+//! the handshake in time, or stop reading what the server sends.
+//!
+//! # Link events
+//! [`ServerTransport::detects_disconnects`] is true: a link whose connection closes (the
+//! client closed, dropped, crashed, or its process was killed: the kernel still closes
+//! the socket), that the guard cuts, or whose queue overflows is reported
+//! [`Incoming::Gone`] exactly once, as is a link the server disconnects; the client then
+//! gets the frames queued before the disconnect and [`TransportError::Closed`]. A peer
+//! that vanishes without its connection closing (cable pulled, host frozen) is seen by
+//! nobody, exactly as with any TCP transport: the protocol's heartbeats find it.
+//!
+//! [`ServerTransport::join_group`]: pong_ports::ServerTransport::join_group
+//! [`ServerTransport::detects_disconnects`]: pong_ports::ServerTransport::detects_disconnects
+//! [`ClientTransport::subscribe`]: pong_ports::ClientTransport::subscribe
+//! [`PeerId`]: pong_ports::PeerId
+//! [`Incoming::Gone`]: pong_ports::Incoming::Gone
+//! [`TransportError::Closed`]: pong_ports::TransportError::Closed
+
+mod backplane;
+mod client;
+mod guard;
+mod relay;
+mod server;
+
+use std::time::Duration;
+
+pub use client::{ZmqClient, ZmqConnector};
+pub use server::{ZmqServer, ZmqServerStats};
+
+/// Tunables of a [`ZmqServer`] or a [`ZmqConnector`]. Fields marked "server" or "client"
+/// matter only on that side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZmqOptions {
+    /// Frames each link may hold in each of the adapter's own queues before the link is
+    /// disconnected (server → peer and peer → server on the server; both ways on a client).
+    /// The zeromq crate adds its own fixed queue of 100 000 messages per connection behind
+    /// the server → peer queue; see `docs/transports/zeromq.md`.
+    pub queue_capacity: usize,
+    /// Longest frame `send`/`publish` accept and that is delivered, both sides.
+    pub max_frame_len: usize,
+    /// Client: how long `connect` keeps trying (refused connections are retried).
+    pub connect_timeout: Duration,
+    /// Server: a connection has this long to complete the ZMTP greeting and READY.
+    pub handshake_timeout: Duration,
+    /// Server: a peer whose connection accepts no bytes for this long, while the server has
+    /// bytes for it, is cut (the slow-consumer rule, checked where the kernel buffers end).
+    pub stall_timeout: Duration,
+}
+
+impl ZmqOptions {
+    /// The default queue capacity, in frames.
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+    /// The default connect timeout.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default handshake timeout.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default stall timeout.
+    pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// The options with a zero `queue_capacity` raised to 1 (tokio channels need room) and
+    /// zero durations to 1 ms.
+    fn normalized(self) -> Self {
+        let positive = |d: Duration| d.max(Duration::from_millis(1));
+        Self {
+            queue_capacity: self.queue_capacity.max(1),
+            max_frame_len: self.max_frame_len,
+            connect_timeout: positive(self.connect_timeout),
+            handshake_timeout: positive(self.handshake_timeout),
+            stall_timeout: positive(self.stall_timeout),
+        }
+    }
+}
+
+impl Default for ZmqOptions {
+    fn default() -> Self {
+        Self {
+            queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
+            max_frame_len: pong_domain::codec::MAX_FRAME_LEN,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
+            stall_timeout: Self::DEFAULT_STALL_TIMEOUT,
+        }
+    }
+}
+
+/// Formats a routing id for logs: hex, at most 16 bytes.
+struct Hex<'a>(&'a [u8]);
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for byte in self.0.iter().take(16) {
+            write!(f, "{byte:02x}")?;
+        }
+        if self.0.len() > 16 {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits a zeromq endpoint for binding our own listener, accepting libzmq's `*` for "all
+/// interfaces".
+fn parse_endpoint(endpoint: &str) -> Result<zeromq::Endpoint, String> {
+    let endpoint: zeromq::Endpoint = endpoint.parse().map_err(|e| format!("{e}"))?;
+    Ok(match endpoint {
+        zeromq::Endpoint::Tcp(zeromq::Host::Domain(name), port) if name == "*" => {
+            zeromq::Endpoint::Tcp(zeromq::Host::Ipv4(std::net::Ipv4Addr::UNSPECIFIED), port)
+        }
+        other => other,
+    })
+}

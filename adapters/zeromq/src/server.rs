@@ -1,0 +1,806 @@
+//! The server end: a ROUTER socket behind the guard relay, a pump task that turns what the
+//! socket hears into [`Incoming`] events, and one writer task per peer.
+//!
+//! ```text
+//! clients ─tcp─► accept loop ─► relay (guard) ─backplane─► ROUTER ─► pump ─► recv()
+//!                                                   ▲
+//! send()/publish() ─► peer outbox (bounded) ─► peer writer
+//! ```
+//!
+//! # Peers
+//! A peer (a [`PeerId`]) is created when the first well-formed message arrives from a
+//! routing id the pump does not know, and reported [`Incoming::Connected`] just before that
+//! message. It ends exactly once, with [`Incoming::Gone`], when:
+//! - the socket monitor reports its connection closed (the client closed or died, or the
+//!   guard cut it);
+//! - the server calls [`ServerTransport::disconnect`]: its writer sends what is queued,
+//!   then the pump closes the connection in the ROUTER, and the client sees its end;
+//! - either of its queues overflows, or it keeps sending messages that are not protocol
+//!   frames: it is closed at once, dropping what is queued for it.
+//!
+//! A routing id the server is closing is remembered until its connection is seen closed,
+//! and messages from it in the meantime are dropped, so a closed peer never comes back as
+//! a new one by accident.
+//!
+//! # Queues
+//! Each peer's outbox holds [`ZmqOptions::queue_capacity`] frames; `send` and `publish`
+//! only `try_send` into it (rule 7). Its writer moves frames into the crate's own per-peer
+//! queue (100 000 messages, not configurable in zeromq 0.7) in order, so direct sends and
+//! group publishes stay in one order (rule 1). Upstream, each peer may have
+//! `queue_capacity` frames waiting in [`ZmqServer::recv`]; the pump never waits on a peer.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use pong_ports::{Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use zeromq::util::PeerIdentity;
+use zeromq::{
+    MultiPeerBackend, RouterRecvHalf, RouterSendHalf, RouterSocket, Socket, SocketEvent,
+    SocketRecv, SocketSend, ZmqMessage,
+};
+
+use crate::backplane::Backplane;
+use crate::guard::Limits;
+use crate::relay::{self, Ended, RelayConfig};
+use crate::{Hex, ZmqOptions, parse_endpoint};
+
+/// Messages that are not protocol frames a connection may send before it is cut.
+const MAX_BAD_MESSAGES: u32 = 64;
+
+/// How long a routing id being closed is remembered if its close is never seen.
+const CLOSING_MEMORY: Duration = Duration::from_secs(60);
+
+/// What a [`ZmqServer`] has dropped, cut and delivered since it was bound.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ZmqServerStats {
+    /// Frames delivered by [`ServerTransport::recv`].
+    pub frames: u64,
+    /// Messages dropped for their shape: several parts, or an empty part.
+    pub malformed: u64,
+    /// Messages dropped for being longer than [`ZmqOptions::max_frame_len`].
+    pub oversized: u64,
+    /// Messages dropped because the server was closing their link.
+    pub after_close: u64,
+    /// Links disconnected because a queue overflowed, either way.
+    pub overflows: u64,
+    /// Links disconnected for sending too many messages that are not protocol frames.
+    pub misbehaving: u64,
+    /// Connections cut by the guard for breaking ZMTP framing or its limits.
+    pub violations: u64,
+    /// Connections cut for not finishing the ZMTP handshake in time.
+    pub handshake_timeouts: u64,
+    /// Connections cut because the client stopped reading.
+    pub stalls: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    frames: AtomicU64,
+    malformed: AtomicU64,
+    oversized: AtomicU64,
+    after_close: AtomicU64,
+    overflows: AtomicU64,
+    misbehaving: AtomicU64,
+    violations: AtomicU64,
+    handshake_timeouts: AtomicU64,
+    stalls: AtomicU64,
+}
+
+impl Counters {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> ZmqServerStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ZmqServerStats {
+            frames: get(&self.frames),
+            malformed: get(&self.malformed),
+            oversized: get(&self.oversized),
+            after_close: get(&self.after_close),
+            overflows: get(&self.overflows),
+            misbehaving: get(&self.misbehaving),
+            violations: get(&self.violations),
+            handshake_timeouts: get(&self.handshake_timeouts),
+            stalls: get(&self.stalls),
+        }
+    }
+}
+
+/// What travels from the pump (and the sync calls) to [`ZmqServer::recv`]. A frame carries
+/// its upstream permit, so the peer's credit comes back only when the frame is taken.
+#[derive(Debug)]
+enum Event {
+    Frame { from: PeerId, frame: Frame, _credit: OwnedSemaphorePermit },
+    Connected(PeerId),
+    Gone { peer: PeerId, reason: String },
+    Failed(String),
+}
+
+#[derive(Debug)]
+struct PeerEntry {
+    identity: Bytes,
+    outbox: mpsc::Sender<Frame>,
+    /// Makes the writer stop at once, dropping what is queued.
+    abort: Arc<Notify>,
+    /// One permit per frame this peer may have waiting in `recv`.
+    credit: Arc<Semaphore>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Set when the endpoint is dropped.
+    closed: bool,
+    peers: HashMap<PeerId, PeerEntry>,
+    by_identity: HashMap<Bytes, PeerId>,
+    groups: HashMap<MatchId, BTreeSet<PeerId>>,
+    /// Routing ids the server is closing, and since when.
+    closing: HashMap<Bytes, Instant>,
+    /// Messages that were not protocol frames, per routing id still connected.
+    bad: HashMap<Bytes, u32>,
+}
+
+/// How a peer leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    /// Its connection is already closed: nothing to do in the socket.
+    Vanished,
+    /// Close its connection after what is queued for it.
+    Close,
+    /// Close its connection now, dropping what is queued.
+    Abort,
+}
+
+#[derive(Debug)]
+struct Shared {
+    options: ZmqOptions,
+    events: mpsc::UnboundedSender<Event>,
+    /// Routing ids whose writer has finished; the pump closes those the server is closing.
+    finished: mpsc::UnboundedSender<Bytes>,
+    state: Mutex<State>,
+    next_peer: AtomicU64,
+    counters: Counters,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn check_len(&self, frame: &Frame) -> Result<(), TransportError> {
+        let max = self.options.max_frame_len;
+        if frame.len() > max {
+            return Err(TransportError::FrameTooLarge { len: frame.len(), max });
+        }
+        Ok(())
+    }
+
+    /// Removes a peer and reports it gone; whoever removes it reports it, so `Gone` is sent
+    /// exactly once per peer. Dropping the entry closes its outbox: the writer sends what is
+    /// queued (unless aborted) and then tells the pump it has finished.
+    fn remove_peer(&self, state: &mut State, peer: PeerId, reason: &str, how: Removal) -> bool {
+        let Some(entry) = state.peers.remove(&peer) else { return false };
+        state.by_identity.remove(&entry.identity);
+        state.groups.retain(|_, members| {
+            members.remove(&peer);
+            !members.is_empty()
+        });
+        if how != Removal::Vanished {
+            let now = Instant::now();
+            state.closing.retain(|_, since| now.duration_since(*since) < CLOSING_MEMORY);
+            state.closing.insert(entry.identity.clone(), now);
+        }
+        if how == Removal::Abort {
+            entry.abort.notify_one();
+        }
+        tracing::debug!(%peer, identity = %Hex(&entry.identity), reason, "zmq peer gone");
+        let _ = self.events.send(Event::Gone { peer, reason: reason.to_owned() });
+        true
+    }
+
+    /// Queues a frame for one peer; on overflow disconnects it.
+    fn deliver(&self, state: &mut State, to: PeerId, frame: Frame) -> Result<(), TransportError> {
+        let Some(entry) = state.peers.get(&to) else {
+            return Err(TransportError::UnknownPeer(to));
+        };
+        match entry.outbox.try_send(frame) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(peer = %to, "zmq send queue of a peer is full; disconnecting it");
+                Counters::bump(&self.counters.overflows);
+                self.remove_peer(state, to, "send queue overflow", Removal::Abort);
+                Err(TransportError::Backpressure(to))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                // Its writer failed and has not reported it yet.
+                self.remove_peer(state, to, "connection lost", Removal::Vanished);
+                Err(TransportError::UnknownPeer(to))
+            }
+        }
+    }
+
+    /// A peer's writer could not hand a frame to the socket: the crate has dropped the
+    /// connection, and the monitor may or may not say so.
+    fn writer_failed(&self, peer: PeerId, reason: &str) {
+        let mut state = self.state();
+        self.remove_peer(&mut state, peer, reason, Removal::Vanished);
+    }
+
+    /// Handles one message the ROUTER received: `[routing id, part, ...]`.
+    fn on_message(self: &Arc<Self>, message: ZmqMessage, router: &RouterSendHalf) -> Option<Bytes> {
+        let mut parts = message.into_vecdeque();
+        let identity = parts.pop_front()?;
+        let frame = match parts.pop_front() {
+            Some(frame) if parts.is_empty() && !frame.is_empty() => frame,
+            first => {
+                Counters::bump(&self.counters.malformed);
+                let parts = parts.len() + usize::from(first.is_some());
+                tracing::debug!(
+                    identity = %Hex(&identity),
+                    parts,
+                    "zmq message dropped: not one non-empty part",
+                );
+                return self.strike(identity);
+            }
+        };
+        if frame.len() > self.options.max_frame_len {
+            Counters::bump(&self.counters.oversized);
+            tracing::debug!(
+                identity = %Hex(&identity),
+                len = frame.len(),
+                "zmq message dropped: over the frame limit",
+            );
+            return self.strike(identity);
+        }
+
+        let mut state = self.state();
+        if state.closed {
+            return None;
+        }
+        if state.closing.contains_key(&identity) {
+            Counters::bump(&self.counters.after_close);
+            return None;
+        }
+        let peer = match state.by_identity.get(&identity) {
+            Some(&peer) => peer,
+            None => self.new_peer(&mut state, identity, router),
+        };
+        let entry = state.peers.get(&peer)?;
+        match Arc::clone(&entry.credit).try_acquire_owned() {
+            Ok(credit) => {
+                Counters::bump(&self.counters.frames);
+                let _ = self.events.send(Event::Frame { from: peer, frame, _credit: credit });
+            }
+            Err(_) => {
+                tracing::warn!(%peer, "zmq receive queue of a peer is full; disconnecting it");
+                Counters::bump(&self.counters.overflows);
+                self.remove_peer(&mut state, peer, "receive queue overflow", Removal::Abort);
+            }
+        }
+        None
+    }
+
+    /// Counts a message that was not a protocol frame against its connection; returns the
+    /// routing id to close in the socket if the connection is over the limit and the server
+    /// has no peer for it (a peer is closed through its writer instead).
+    fn strike(&self, identity: Bytes) -> Option<Bytes> {
+        let mut state = self.state();
+        if state.closed || state.closing.contains_key(&identity) {
+            return None;
+        }
+        let count = state.bad.entry(identity.clone()).or_insert(0);
+        *count += 1;
+        if *count <= MAX_BAD_MESSAGES {
+            return None;
+        }
+        state.bad.remove(&identity);
+        Counters::bump(&self.counters.misbehaving);
+        tracing::warn!(
+            identity = %Hex(&identity),
+            "zmq connection keeps sending messages that are not protocol frames; closing it",
+        );
+        match state.by_identity.get(&identity).copied() {
+            Some(peer) => {
+                self.remove_peer(&mut state, peer, "too many malformed messages", Removal::Abort);
+                None
+            }
+            None => {
+                state.closing.insert(identity.clone(), Instant::now());
+                Some(identity)
+            }
+        }
+    }
+
+    fn new_peer(
+        self: &Arc<Self>,
+        state: &mut State,
+        identity: Bytes,
+        router: &RouterSendHalf,
+    ) -> PeerId {
+        let peer = PeerId(self.next_peer.fetch_add(1, Ordering::Relaxed));
+        let capacity = self.options.queue_capacity;
+        let (outbox, queued) = mpsc::channel(capacity);
+        let abort = Arc::new(Notify::new());
+        let entry = PeerEntry {
+            identity: identity.clone(),
+            outbox,
+            abort: Arc::clone(&abort),
+            credit: Arc::new(Semaphore::new(capacity)),
+        };
+        state.peers.insert(peer, entry);
+        state.by_identity.insert(identity.clone(), peer);
+        tracing::debug!(%peer, identity = %Hex(&identity), "zmq peer connected");
+        let _ = self.events.send(Event::Connected(peer));
+        tokio::spawn(write_to_peer(
+            Arc::clone(self),
+            peer,
+            identity,
+            queued,
+            abort,
+            router.clone(),
+        ));
+        peer
+    }
+
+    /// A writer has finished: if the server is closing that routing id, returns it so the
+    /// pump closes the connection in the socket.
+    fn should_close(&self, identity: &Bytes) -> bool {
+        self.state().closing.contains_key(identity)
+    }
+
+    fn on_socket_event(&self, event: SocketEvent) {
+        match event {
+            SocketEvent::Disconnected(identity) => {
+                let identity = Bytes::from(identity);
+                let mut state = self.state();
+                state.bad.remove(&identity);
+                if state.closing.remove(&identity).is_some() {
+                    tracing::debug!(
+                        identity = %Hex(&identity),
+                        "zmq connection closed by the server is gone",
+                    );
+                    return;
+                }
+                if let Some(peer) = state.by_identity.get(&identity).copied() {
+                    self.remove_peer(&mut state, peer, "connection closed", Removal::Vanished);
+                }
+            }
+            SocketEvent::Accepted(_, identity) => {
+                tracing::trace!(identity = %Hex(&identity), "zmq connection handshake done");
+            }
+            SocketEvent::AcceptFailed(error) => {
+                tracing::debug!(%error, "zmq connection handshake failed");
+            }
+            other => tracing::trace!(event = ?other, "zmq socket event"),
+        }
+    }
+}
+
+/// Moves one peer's frames from its outbox into the socket, in order.
+async fn write_to_peer(
+    shared: Arc<Shared>,
+    peer: PeerId,
+    identity: Bytes,
+    mut queued: mpsc::Receiver<Frame>,
+    abort: Arc<Notify>,
+    mut router: RouterSendHalf,
+) {
+    loop {
+        let frame = tokio::select! {
+            biased;
+            () = abort.notified() => break,
+            frame = queued.recv() => match frame {
+                Some(frame) => frame,
+                None => break,
+            },
+        };
+        // The ROUTER envelope: the routing id part, then the frame.
+        let mut message = ZmqMessage::from(frame);
+        message.push_front(identity.clone());
+        tokio::select! {
+            biased;
+            () = abort.notified() => break,
+            sent = router.send(message) => if let Err(e) = sent {
+                shared.writer_failed(peer, &format!("cannot send: {e}"));
+                break;
+            },
+        }
+    }
+    let _ = shared.finished.send(identity);
+}
+
+/// Everything the pump owns. `M` is the crate's monitor channel.
+struct Pump<M> {
+    shared: Arc<Shared>,
+    router_rx: RouterRecvHalf,
+    router_tx: RouterSendHalf,
+    monitor: M,
+    backend: Arc<dyn MultiPeerBackend>,
+    finished: mpsc::UnboundedReceiver<Bytes>,
+    cancel: CancellationToken,
+}
+
+impl<M: futures_util::Stream<Item = SocketEvent> + Unpin> Pump<M> {
+    async fn run(mut self) {
+        loop {
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => break,
+                Some(identity) = self.finished.recv() => {
+                    if self.shared.should_close(&identity) {
+                        self.close_in_router(identity);
+                    }
+                }
+                event = self.monitor.next() => match event {
+                    Some(event) => self.shared.on_socket_event(event),
+                    None => {
+                        self.fail("the ROUTER socket monitor ended");
+                        break;
+                    }
+                },
+                // Cancel-safe: the crate's recv returns a message in the poll that takes it.
+                message = self.router_rx.recv() => match message {
+                    Ok(message) => {
+                        if let Some(identity) = self.shared.on_message(message, &self.router_tx) {
+                            self.close_in_router(identity);
+                        }
+                    }
+                    Err(e) => {
+                        self.fail(&format!("the ROUTER socket failed: {e}"));
+                        break;
+                    }
+                },
+            }
+        }
+        tracing::debug!("zmq server pump stopped");
+    }
+
+    /// Drops a connection from the ROUTER: its read side at once, its write side once the
+    /// crate has written what it holds for it. Called from this task only, between polls
+    /// of `recv`, so the crate is never reading that connection at the same time.
+    fn close_in_router(&self, identity: Bytes) {
+        match PeerIdentity::try_from(identity) {
+            Ok(identity) => self.backend.peer_disconnected(&identity),
+            Err(e) => tracing::debug!(error = %e, "zmq routing id cannot be closed"),
+        }
+    }
+
+    fn fail(&self, reason: &str) {
+        tracing::error!(reason, "zmq server stopped receiving");
+        let _ = self.shared.events.send(Event::Failed(reason.to_owned()));
+    }
+}
+
+/// A listening endpoint of our own, in front of the guard.
+enum PublicListener {
+    Tcp(tokio::net::TcpListener),
+    #[cfg(unix)]
+    Ipc(tokio::net::UnixListener),
+}
+
+impl PublicListener {
+    /// Binds `endpoint`; returns the listener and the endpoint as bound.
+    async fn bind(endpoint: &zeromq::Endpoint) -> std::io::Result<(Self, String)> {
+        match endpoint {
+            zeromq::Endpoint::Tcp(host, port) => {
+                let listener = tokio::net::TcpListener::bind((host.to_string(), *port)).await?;
+                let addr = listener.local_addr()?;
+                Ok((Self::Tcp(listener), format!("tcp://{addr}")))
+            }
+            #[cfg(unix)]
+            zeromq::Endpoint::Ipc(Some(path)) => {
+                let listener = tokio::net::UnixListener::bind(path)?;
+                Ok((Self::Ipc(listener), format!("ipc://{}", path.display())))
+            }
+            other => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                format!("cannot listen on {other}"),
+            )),
+        }
+    }
+}
+
+/// What every relay of one endpoint shares.
+struct RelayContext {
+    shared: Arc<Shared>,
+    backplane: Arc<Backplane>,
+    config: RelayConfig,
+    cancel: CancellationToken,
+}
+
+async fn accept_loop(listener: PublicListener, context: Arc<RelayContext>) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = context.cancel.cancelled() => break,
+            accepted = accept(&listener) => accepted,
+        };
+        match accepted {
+            Ok(Accepted::Tcp(stream, remote)) => {
+                // Frames are small and latency matters more than packet count.
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot disable Nagle on a zmq connection");
+                }
+                tokio::spawn(serve(stream, remote.to_string(), Arc::clone(&context)));
+            }
+            #[cfg(unix)]
+            Ok(Accepted::Ipc(stream)) => {
+                tokio::spawn(serve(stream, "ipc".to_owned(), Arc::clone(&context)));
+            }
+            Err(e) => {
+                // Out of descriptors and the like: back off rather than spin.
+                tracing::warn!(error = %e, "zmq server cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+enum Accepted {
+    Tcp(tokio::net::TcpStream, std::net::SocketAddr),
+    #[cfg(unix)]
+    Ipc(tokio::net::UnixStream),
+}
+
+async fn accept(listener: &PublicListener) -> std::io::Result<Accepted> {
+    match listener {
+        PublicListener::Tcp(l) => l.accept().await.map(|(s, a)| Accepted::Tcp(s, a)),
+        #[cfg(unix)]
+        PublicListener::Ipc(l) => l.accept().await.map(|(s, _)| Accepted::Ipc(s)),
+    }
+}
+
+async fn serve<C>(client: C, remote: String, context: Arc<RelayContext>)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send,
+{
+    tracing::trace!(%remote, "zmq connection accepted");
+    let counters = &context.shared.counters;
+    let report = |ended: Ended| match ended {
+        Ended::Closed | Ended::Cancelled => tracing::trace!(%remote, "zmq connection closed"),
+        Ended::Violation(violation) => {
+            Counters::bump(&counters.violations);
+            tracing::warn!(
+                %remote,
+                %violation,
+                "zmq connection cut: it broke ZMTP framing or its limits",
+            );
+        }
+        Ended::HandshakeTimeout => {
+            Counters::bump(&counters.handshake_timeouts);
+            tracing::info!(%remote, "zmq connection cut: no ZMTP handshake in time");
+        }
+        Ended::Stalled => {
+            Counters::bump(&counters.stalls);
+            tracing::warn!(%remote, "zmq connection cut: the client stopped reading");
+        }
+        Ended::Backplane(error) => {
+            tracing::error!(
+                %remote,
+                %error,
+                "zmq connection dropped: the ROUTER backplane is unreachable",
+            );
+        }
+    };
+    relay::run(client, &context.backplane, context.config, &context.cancel, report).await;
+}
+
+/// The server end of the ZeroMQ transport: a ROUTER socket behind the guard. Dropping it
+/// closes every link (clients see their connection end) and frees the endpoint.
+pub struct ZmqServer {
+    shared: Arc<Shared>,
+    events: mpsc::UnboundedReceiver<Event>,
+    failed: Option<String>,
+    local_addr: String,
+    cancel: CancellationToken,
+    /// Kept so the backplane directory lives as long as the endpoint.
+    _backplane: Arc<Backplane>,
+    /// The socket file of a public ipc endpoint, removed on drop.
+    ipc_path: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for ZmqServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZmqServer").field("local_addr", &self.local_addr).finish_non_exhaustive()
+    }
+}
+
+impl ZmqServer {
+    /// Binds a ROUTER endpoint such as `tcp://0.0.0.0:7879`, `tcp://*:7879`,
+    /// `tcp://127.0.0.1:0` (any free port; see [`ServerTransport::local_addr`]) or
+    /// `ipc:///run/pong.sock` (unix). Must be called inside a tokio runtime, which then
+    /// runs the endpoint's tasks.
+    ///
+    /// # Errors
+    /// [`TransportError::Listen`] if the endpoint does not parse or cannot be bound.
+    pub async fn bind(endpoint: &str, options: ZmqOptions) -> Result<Self, TransportError> {
+        let options = options.normalized();
+        let listen = |reason: String| TransportError::Listen { addr: endpoint.to_owned(), reason };
+        let parsed = parse_endpoint(endpoint).map_err(listen)?;
+        let (public, local_addr) =
+            PublicListener::bind(&parsed).await.map_err(|e| listen(e.to_string()))?;
+        let ipc_path = match &parsed {
+            zeromq::Endpoint::Ipc(path) => path.clone(),
+            zeromq::Endpoint::Tcp(..) => None,
+            _ => None,
+        };
+
+        let (backplane, backplane_listener) = Backplane::create()
+            .map_err(|e| listen(format!("cannot create the private backplane: {e}")))?;
+        let mut router = RouterSocket::new();
+        let monitor = router.monitor();
+        let backend = router.backend();
+        router
+            .bind_listener(backplane_listener)
+            .await
+            .map_err(|e| listen(format!("the ROUTER cannot adopt the backplane: {e}")))?;
+        let (router_tx, router_rx) = router.split();
+
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            options,
+            events: events_tx,
+            finished: finished_tx,
+            state: Mutex::new(State::default()),
+            next_peer: AtomicU64::new(1),
+            counters: Counters::default(),
+        });
+        let cancel = CancellationToken::new();
+        let backplane = Arc::new(backplane);
+
+        let pump = Pump {
+            shared: Arc::clone(&shared),
+            router_rx,
+            router_tx,
+            monitor,
+            backend,
+            finished: finished_rx,
+            cancel: cancel.clone(),
+        };
+        tokio::spawn(pump.run());
+        let context = Arc::new(RelayContext {
+            shared: Arc::clone(&shared),
+            backplane: Arc::clone(&backplane),
+            config: RelayConfig {
+                limits: Limits::for_frames(options.max_frame_len),
+                handshake_timeout: options.handshake_timeout,
+                stall_timeout: options.stall_timeout,
+            },
+            cancel: cancel.clone(),
+        });
+        tokio::spawn(accept_loop(public, context));
+        tracing::info!(endpoint = %local_addr, "zmq server listening");
+
+        Ok(Self {
+            shared,
+            events: events_rx,
+            failed: None,
+            local_addr,
+            cancel,
+            _backplane: backplane,
+            ipc_path,
+        })
+    }
+
+    /// What the endpoint has dropped, cut and delivered so far.
+    #[must_use]
+    pub fn stats(&self) -> ZmqServerStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// The peers currently linked, in id order (for tests and diagnostics).
+    #[must_use]
+    pub fn peers(&self) -> Vec<PeerId> {
+        let mut peers: Vec<PeerId> = self.shared.state().peers.keys().copied().collect();
+        peers.sort_unstable();
+        peers
+    }
+}
+
+impl Drop for ZmqServer {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        {
+            let mut state = self.shared.state();
+            state.closed = true;
+            for entry in state.peers.values() {
+                entry.abort.notify_one();
+            }
+            state.peers.clear();
+            state.by_identity.clear();
+            state.groups.clear();
+            state.closing.clear();
+            state.bad.clear();
+        }
+        if let Some(path) = &self.ipc_path {
+            let _ = std::fs::remove_file(path);
+        }
+        tracing::debug!(endpoint = %self.local_addr, "zmq server endpoint dropped");
+    }
+}
+
+#[async_trait]
+impl ServerTransport for ZmqServer {
+    async fn recv(&mut self) -> Result<Incoming, TransportError> {
+        if let Some(reason) = &self.failed {
+            return Err(TransportError::Other(reason.clone()));
+        }
+        // The sender lives in `shared`, which we hold, so the channel never reports closed.
+        let event = self.events.recv().await.ok_or(TransportError::Closed)?;
+        Ok(match event {
+            Event::Frame { from, frame, _credit } => Incoming::Frame { from, frame },
+            Event::Connected(peer) => Incoming::Connected(peer),
+            Event::Gone { peer, reason } => Incoming::Gone { peer, reason },
+            Event::Failed(reason) => {
+                self.failed = Some(reason.clone());
+                return Err(TransportError::Other(reason));
+            }
+        })
+    }
+
+    fn send(&self, to: PeerId, frame: Frame) -> Result<(), TransportError> {
+        self.shared.check_len(&frame)?;
+        let mut state = self.shared.state();
+        self.shared.deliver(&mut state, to, frame)
+    }
+
+    fn publish(&self, group: MatchId, frame: Frame) -> Result<(), TransportError> {
+        self.shared.check_len(&frame)?;
+        let mut state = self.shared.state();
+        let members: Vec<PeerId> =
+            state.groups.get(&group).map(|m| m.iter().copied().collect()).unwrap_or_default();
+        for peer in members {
+            // A member that overflows is disconnected and reported; the others still get it.
+            let _ = self.shared.deliver(&mut state, peer, frame.clone());
+        }
+        Ok(())
+    }
+
+    fn join_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
+        let mut state = self.shared.state();
+        if !state.peers.contains_key(&peer) {
+            return Err(TransportError::UnknownPeer(peer));
+        }
+        state.groups.entry(group).or_default().insert(peer);
+        Ok(())
+    }
+
+    fn leave_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
+        let mut state = self.shared.state();
+        if let Some(members) = state.groups.get_mut(&group) {
+            members.remove(&peer);
+            if members.is_empty() {
+                state.groups.remove(&group);
+            }
+        }
+        Ok(())
+    }
+
+    fn disconnect(&self, peer: PeerId) -> Result<(), TransportError> {
+        let mut state = self.shared.state();
+        self.shared.remove_peer(&mut state, peer, "disconnected by the server", Removal::Close);
+        Ok(())
+    }
+
+    fn max_frame_len(&self) -> usize {
+        self.shared.options.max_frame_len
+    }
+
+    fn detects_disconnects(&self) -> bool {
+        // Closed connections are reported (socket monitor, failed writes, the guard's cuts);
+        // only a peer whose connection never closes needs the protocol's heartbeats.
+        true
+    }
+
+    fn local_addr(&self) -> String {
+        self.local_addr.clone()
+    }
+}

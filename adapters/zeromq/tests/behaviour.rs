@@ -1,0 +1,456 @@
+//! What the ZeroMQ transport does with dying, silent, slow, reconnecting and hostile peers,
+//! beyond the conformance suite.
+#![allow(clippy::unwrap_used)]
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use pong_ports::{ClientTransport, Connector, Incoming, MatchId, PeerId, ServerTransport};
+use pong_ports::{Frame, TransportError};
+use pong_transport_zmq::{ZmqConnector, ZmqOptions, ZmqServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use zeromq::{DealerSocket, Socket, SocketOptions, SocketSend, ZmqMessage};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn within<F: Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(WAIT, fut).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+async fn bind(options: ZmqOptions) -> (ZmqServer, ZmqConnector) {
+    let server = ZmqServer::bind("tcp://127.0.0.1:0", options).await.unwrap();
+    let connector = ZmqConnector::new(&server.local_addr(), options).unwrap();
+    (server, connector)
+}
+
+/// The next frame at the server, skipping link events.
+async fn next_frame(server: &mut ZmqServer) -> (PeerId, Frame) {
+    loop {
+        match within("a frame at the server", server.recv()).await.unwrap() {
+            Incoming::Frame { from, frame } => return (from, frame),
+            Incoming::Connected(_) | Incoming::Gone { .. } => {}
+        }
+    }
+}
+
+/// Waits for `Gone` of `peer`, returning its reason.
+async fn gone(server: &mut ZmqServer, peer: PeerId) -> String {
+    loop {
+        match within("Gone at the server", server.recv()).await.unwrap() {
+            Incoming::Gone { peer: p, reason } if p == peer => return reason,
+            _ => {}
+        }
+    }
+}
+
+/// True if nothing but frames from other peers arrives for `quiet`.
+async fn stays_quiet(server: &mut ZmqServer, quiet: Duration) -> Option<Incoming> {
+    match tokio::time::timeout(quiet, server.recv()).await {
+        Err(_) => None,
+        Ok(event) => Some(event.unwrap()),
+    }
+}
+
+/// Opens a link and learns its `PeerId` from a hello.
+async fn open(
+    server: &mut ZmqServer,
+    connector: &ZmqConnector,
+) -> (Box<dyn ClientTransport>, PeerId) {
+    let client = within("connect", connector.connect()).await.unwrap();
+    client.send(Bytes::from_static(b"hello")).unwrap();
+    let (peer, frame) = next_frame(server).await;
+    assert_eq!(frame, Bytes::from_static(b"hello"));
+    (client, peer)
+}
+
+// ---- Raw ZMTP, to act as peers this adapter would never be ----
+
+fn greeting() -> [u8; 64] {
+    let mut g = [0_u8; 64];
+    g[0] = 0xff;
+    g[8] = 1;
+    g[9] = 0x7f;
+    g[10] = 3;
+    g[12..16].copy_from_slice(b"NULL");
+    g
+}
+
+fn short_frame(flags: u8, body: &[u8]) -> Vec<u8> {
+    let mut f = vec![flags, u8::try_from(body.len()).unwrap()];
+    f.extend_from_slice(body);
+    f
+}
+
+fn ready(socket_type: &[u8]) -> Vec<u8> {
+    let mut body = vec![5];
+    body.extend_from_slice(b"READY");
+    body.push(11);
+    body.extend_from_slice(b"Socket-Type");
+    body.extend_from_slice(&u32::try_from(socket_type.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(socket_type);
+    short_frame(0x04, &body)
+}
+
+fn tcp_addr(server: &ZmqServer) -> String {
+    server.local_addr().strip_prefix("tcp://").unwrap().to_owned()
+}
+
+/// A connection that has done the ZMTP handshake as a DEALER, by hand.
+async fn raw_dealer(server: &ZmqServer) -> TcpStream {
+    let mut stream = TcpStream::connect(tcp_addr(server)).await.unwrap();
+    stream.write_all(&greeting()).await.unwrap();
+    stream.write_all(&ready(b"DEALER")).await.unwrap();
+    let mut peer_greeting = [0_u8; 64];
+    within("the server's greeting", stream.read_exact(&mut peer_greeting)).await.unwrap();
+    assert_eq!((peer_greeting[0], peer_greeting[9]), (0xff, 0x7f), "not a ZMTP greeting");
+    let mut header = [0_u8; 2];
+    within("the server's READY", stream.read_exact(&mut header)).await.unwrap();
+    assert_eq!(header[0], 0x04, "the server's READY is not a short command");
+    let mut body = vec![0_u8; usize::from(header[1])];
+    stream.read_exact(&mut body).await.unwrap();
+    assert!(body.starts_with(b"\x05READY"), "expected READY, got {body:?}");
+    stream
+}
+
+/// Reads until the server closes the connection; true if it did (EOF or reset).
+async fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut sink = vec![0_u8; 4096];
+    loop {
+        match tokio::time::timeout(WAIT, stream.read(&mut sink)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+// ---- Dying and silent clients ----
+
+/// A client whose process dies has its socket closed by the kernel (here: a reset, with no
+/// ZMTP goodbye and no FIN): the server reports it gone, quickly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_dies_is_reported_gone() {
+    let (mut server, connector) = bind(ZmqOptions::default()).await;
+
+    let mut raw = raw_dealer(&server).await;
+    raw.write_all(&short_frame(0, b"alive")).await.unwrap();
+    let (peer, frame) = next_frame(&mut server).await;
+    assert_eq!(frame, Bytes::from_static(b"alive"));
+    raw.set_zero_linger().unwrap();
+    let died = Instant::now();
+    drop(raw);
+    gone(&mut server, peer).await;
+    assert!(died.elapsed() < Duration::from_secs(2), "Gone took {:?}", died.elapsed());
+
+    // Our own client, dropped without close(): the same.
+    let (client, peer) = open(&mut server, &connector).await;
+    let died = Instant::now();
+    drop(client);
+    gone(&mut server, peer).await;
+    assert!(died.elapsed() < Duration::from_secs(2), "Gone took {:?}", died.elapsed());
+    assert!(server.peers().is_empty());
+}
+
+/// A peer that stops talking while its connection stays open (a frozen process, a pulled
+/// cable) is reported by nobody: the transport cannot tell it from a quiet peer. The
+/// protocol's heartbeats (a ping every 200 ms, lost after 1.5 s) are what find it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_is_left_to_the_heartbeats() {
+    let (mut server, _connector) = bind(ZmqOptions::default()).await;
+    let mut raw = raw_dealer(&server).await;
+    raw.write_all(&short_frame(0, b"then silence")).await.unwrap();
+    let (peer, _) = next_frame(&mut server).await;
+    assert_eq!(stays_quiet(&mut server, Duration::from_millis(500)).await, None);
+    assert_eq!(server.peers(), vec![peer]);
+    // The server can still drop it, which the peer sees as the end of its connection.
+    server.disconnect(peer).unwrap();
+    assert!(closed_by_server(&mut raw).await, "the disconnected peer's connection stayed open");
+}
+
+// ---- Reconnects ----
+
+/// Every link is a new routing id and a new `PeerId`, also for a peer that reuses a fixed
+/// routing id (as a libzmq DEALER with ZMQ_ROUTING_ID does) once its old link is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_is_a_new_peer() {
+    let (mut server, connector) = bind(ZmqOptions::default()).await;
+    let first = connector.connect_client().await.unwrap();
+    first.send(Bytes::from_static(b"one")).unwrap();
+    let (first_peer, _) = next_frame(&mut server).await;
+    let first_id = first.routing_id().to_vec();
+    drop(first);
+    gone(&mut server, first_peer).await;
+
+    let second = connector.connect_client().await.unwrap();
+    second.send(Bytes::from_static(b"two")).unwrap();
+    let (second_peer, _) = next_frame(&mut server).await;
+    assert_ne!(second_peer, first_peer);
+    assert_ne!(second.routing_id(), first_id.as_slice(), "a routing id was reused");
+
+    let mut seen = vec![first_peer, second_peer];
+    for round in 0..2 {
+        let mut options = SocketOptions::default();
+        options.peer_identity("fixed-routing-id".parse().unwrap());
+        let mut dealer = DealerSocket::with_options(options);
+        dealer.connect(&server.local_addr()).await.unwrap();
+        dealer.send(ZmqMessage::from(format!("fixed {round}"))).await.unwrap();
+        let (peer, frame) = next_frame(&mut server).await;
+        assert_eq!(frame, Bytes::from(format!("fixed {round}")));
+        assert!(!seen.contains(&peer), "{peer} was reused");
+        seen.push(peer);
+        drop(dealer);
+        gone(&mut server, peer).await;
+    }
+}
+
+// ---- Slow peers ----
+
+/// A peer that stops reading is cut once the kernel buffers towards it are full and
+/// nothing more goes in for `stall_timeout`; the other members of its group receive
+/// everything, in order, meanwhile and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_peer_is_cut_while_others_keep_up() {
+    const BATCH: u32 = 50;
+    let options = ZmqOptions {
+        // Big frames fill the buffers towards the slow peer in fewer rounds.
+        max_frame_len: 32 * 1024,
+        queue_capacity: 256,
+        stall_timeout: Duration::from_millis(300),
+        ..ZmqOptions::default()
+    };
+    let (mut server, connector) = bind(options).await;
+    let (mut fast, fast_peer) = open(&mut server, &connector).await;
+    let (slow, slow_peer) = open(&mut server, &connector).await;
+    let group = MatchId(1);
+    server.join_group(fast_peer, group).unwrap();
+    server.join_group(slow_peer, group).unwrap();
+
+    let frame_of = |seq: u32| {
+        let mut bytes = vec![(seq % 251) as u8; 16 * 1024];
+        bytes[..4].copy_from_slice(&seq.to_be_bytes());
+        Bytes::from(bytes)
+    };
+    let started = Instant::now();
+    let mut seq = 0;
+    let mut slow_gone = None;
+    while slow_gone.is_none() {
+        assert!(started.elapsed() < WAIT, "the slow peer was never cut");
+        for _ in 0..BATCH {
+            server.publish(group, frame_of(seq)).unwrap();
+            seq += 1;
+        }
+        for expected in seq - BATCH..seq {
+            let frame = within("a frame at the fast peer", fast.recv()).await.unwrap();
+            assert_eq!(frame, frame_of(expected), "the fast peer lost or reordered a frame");
+        }
+        if let Some(Incoming::Gone { peer, reason }) =
+            stays_quiet(&mut server, Duration::from_millis(1)).await
+        {
+            assert_eq!(peer, slow_peer, "the wrong peer went ({reason})");
+            slow_gone = Some(reason);
+        }
+    }
+    assert_eq!(server.stats().stalls, 1);
+    assert_eq!(server.peers(), vec![fast_peer]);
+
+    // The fast peer is still served; the slow one is simply gone from the group.
+    for _ in 0..BATCH {
+        server.publish(group, frame_of(seq)).unwrap();
+        seq += 1;
+    }
+    for expected in seq - BATCH..seq {
+        assert_eq!(within("a frame", fast.recv()).await.unwrap(), frame_of(expected));
+    }
+    assert!(matches!(
+        server.send(slow_peer, frame_of(0)),
+        Err(TransportError::UnknownPeer(p)) if p == slow_peer
+    ));
+    drop(slow);
+}
+
+/// `send` never waits: when a peer's queue is full the peer is disconnected at once, the
+/// call says `Backpressure`, and the server reports the peer gone.
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_send_queue_disconnects_the_peer() {
+    // One thread: the peer's writer cannot run while this test sends, so the queue fills.
+    let options = ZmqOptions { queue_capacity: 8, ..ZmqOptions::default() };
+    let (mut server, connector) = bind(options).await;
+    let (mut client, peer) = open(&mut server, &connector).await;
+    let mut refused = None;
+    for seq in 0..100_u32 {
+        if let Err(e) = server.send(peer, Bytes::from(seq.to_be_bytes().to_vec())) {
+            refused = Some((seq, e));
+            break;
+        }
+    }
+    assert_eq!(refused, Some((8, TransportError::Backpressure(peer))));
+    assert_eq!(gone(&mut server, peer).await, "send queue overflow");
+    assert_eq!(server.stats().overflows, 1);
+    // The client's link ends (what was queued is dropped with it).
+    loop {
+        match within("the end of the link", client.recv()).await {
+            Ok(_) => {}
+            Err(TransportError::Closed) => break,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+}
+
+// ---- Hostile and malformed input ----
+
+/// Messages a standard ZMTP peer can send but that are not protocol frames (several parts,
+/// empty, over the frame limit) are dropped and counted; they never reach the core and
+/// never create a peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_that_are_not_frames_never_reach_the_core() {
+    let (mut server, _connector) = bind(ZmqOptions::default()).await;
+    let mut dealer = DealerSocket::new();
+    dealer.connect(&server.local_addr()).await.unwrap();
+
+    let two_parts = ZmqMessage::try_from(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
+    dealer.send(two_parts.unwrap()).await.unwrap();
+    // A REQ-style envelope: an empty delimiter, then the payload.
+    let envelope = ZmqMessage::try_from(vec![Bytes::new(), Bytes::from_static(b"payload")]);
+    dealer.send(envelope.unwrap()).await.unwrap();
+    dealer.send(ZmqMessage::from(Bytes::new())).await.unwrap();
+    dealer.send(ZmqMessage::from(vec![b'x'; server.max_frame_len() + 1])).await.unwrap();
+    dealer.send(ZmqMessage::from(vec![b'y'; 60_000])).await.unwrap();
+    assert!(server.peers().is_empty());
+    dealer.send(ZmqMessage::from(vec![b'z'; server.max_frame_len()])).await.unwrap();
+
+    // The first event of all is this link's Connected, then the one good frame.
+    let peer = match within("Connected", server.recv()).await.unwrap() {
+        Incoming::Connected(peer) => peer,
+        other => panic!("expected Connected first, got {other:?}"),
+    };
+    match within("the frame", server.recv()).await.unwrap() {
+        Incoming::Frame { from, frame } => {
+            assert_eq!(from, peer);
+            assert_eq!(frame, Bytes::from(vec![b'z'; server.max_frame_len()]));
+        }
+        other => panic!("expected the good frame, got {other:?}"),
+    }
+    let stats = server.stats();
+    assert_eq!((stats.malformed, stats.oversized, stats.frames), (3, 2, 1), "{stats:?}");
+}
+
+/// A connection that keeps sending such messages is closed after a few dozen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_keeps_sending_garbage_is_closed() {
+    let (mut server, connector) = bind(ZmqOptions::default()).await;
+    let mut raw = raw_dealer(&server).await;
+    raw.write_all(&short_frame(0, b"good")).await.unwrap();
+    let (peer, _) = next_frame(&mut server).await;
+    let mut garbage = Vec::new();
+    for _ in 0..100 {
+        garbage.extend(short_frame(0, b""));
+    }
+    raw.write_all(&garbage).await.unwrap();
+    assert_eq!(gone(&mut server, peer).await, "too many malformed messages");
+    assert!(closed_by_server(&mut raw).await, "the connection stayed open");
+    assert_eq!(server.stats().misbehaving, 1);
+    // Everyone else is fine.
+    let (client, _) = open(&mut server, &connector).await;
+    drop(client);
+}
+
+/// Bytes that are not ZMTP, frame headers claiming huge lengths (which would make the
+/// zeromq crate abort the process), too many parts and unfinished handshakes are cut by
+/// the guard, never reach the ROUTER as messages, and leave the server serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_connections_are_cut_without_harm() {
+    let options =
+        ZmqOptions { handshake_timeout: Duration::from_millis(200), ..ZmqOptions::default() };
+    let (mut server, connector) = bind(options).await;
+    let addr = tcp_addr(&server);
+
+    let mut http = TcpStream::connect(&addr).await.unwrap();
+    http.write_all(b"GET / HTTP/1.1\r\nHost: pong\r\n\r\n").await.unwrap();
+    assert!(closed_by_server(&mut http).await, "a non-ZMTP connection stayed open");
+
+    let mut huge = raw_dealer(&server).await;
+    let mut header = vec![0x02];
+    header.extend_from_slice(&(1_u64 << 44).to_be_bytes());
+    huge.write_all(&header).await.unwrap();
+    assert!(closed_by_server(&mut huge).await, "a 16 TiB frame header was accepted");
+
+    let mut parts = raw_dealer(&server).await;
+    let mut many = Vec::new();
+    for _ in 0..1000 {
+        many.extend(short_frame(0x01, b"more"));
+    }
+    parts.write_all(&many).await.unwrap();
+    assert!(closed_by_server(&mut parts).await, "a 1000-part message was accepted");
+
+    let mut mute = TcpStream::connect(&addr).await.unwrap();
+    mute.write_all(&greeting()[..20]).await.unwrap();
+    assert!(closed_by_server(&mut mute).await, "an unfinished handshake stayed open");
+
+    let stats = server.stats();
+    assert_eq!((stats.violations, stats.handshake_timeouts), (3, 1), "{stats:?}");
+    assert_eq!(stats.frames, 0);
+    assert!(server.peers().is_empty(), "a hostile connection became a peer");
+
+    let (mut client, peer) = open(&mut server, &connector).await;
+    server.send(peer, Bytes::from_static(b"still here")).unwrap();
+    assert_eq!(within("a reply", client.recv()).await.unwrap(), Bytes::from_static(b"still here"));
+}
+
+// ---- Endpoints ----
+
+/// Dropping the server ends every link: clients get what was sent, then `Closed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_server_closes_its_links() {
+    let (mut server, connector) = bind(ZmqOptions::default()).await;
+    let (mut client, peer) = open(&mut server, &connector).await;
+    server.send(peer, Bytes::from_static(b"bye")).unwrap();
+    assert_eq!(within("a frame", client.recv()).await.unwrap(), Bytes::from_static(b"bye"));
+    drop(server);
+    assert_eq!(within("the end of the link", client.recv()).await, Err(TransportError::Closed));
+    assert_eq!(client.send(Bytes::from_static(b"x")), Err(TransportError::Closed));
+    // Nobody listens there any more.
+    let again = ZmqConnector::new(
+        &connector.describe(),
+        ZmqOptions { connect_timeout: Duration::from_millis(300), ..ZmqOptions::default() },
+    )
+    .unwrap();
+    assert!(matches!(again.connect().await, Err(TransportError::Connect { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_endpoints_are_refused_with_a_reason() {
+    let taken = ZmqServer::bind("tcp://127.0.0.1:0", ZmqOptions::default()).await.unwrap();
+    for endpoint in
+        ["127.0.0.1:7879", "udp://127.0.0.1:7879", "tcp://127.0.0.1", &taken.local_addr()]
+    {
+        match ZmqServer::bind(endpoint, ZmqOptions::default()).await {
+            Err(TransportError::Listen { addr, reason }) => {
+                assert_eq!(addr, endpoint);
+                assert!(!reason.is_empty());
+            }
+            other => panic!("binding {endpoint} gave {other:?}"),
+        }
+    }
+    assert!(matches!(
+        ZmqConnector::new("game.example:7879", ZmqOptions::default()),
+        Err(TransportError::Connect { .. })
+    ));
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipc_endpoints_work() {
+    let path = std::env::temp_dir().join(format!("pong-zmq-test-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let endpoint = format!("ipc://{}", path.display());
+    let mut server = ZmqServer::bind(&endpoint, ZmqOptions::default()).await.unwrap();
+    assert_eq!(server.local_addr(), endpoint);
+    let connector = ZmqConnector::new(&endpoint, ZmqOptions::default()).unwrap();
+    let (mut client, peer) = open(&mut server, &connector).await;
+    server.send(peer, Bytes::from_static(b"over ipc")).unwrap();
+    assert_eq!(within("a frame", client.recv()).await.unwrap(), Bytes::from_static(b"over ipc"));
+    drop(server);
+    assert!(!path.exists(), "the ipc socket file was left behind");
+}

@@ -1,0 +1,611 @@
+//! The load tool: many matches at once against one server, and what the server achieves.
+//!
+//! One process runs the server (`pong_runtime::server::serve` with a real `ServerCore`, on a
+//! single-threaded tokio runtime on a thread of its own, over `--transport`, memory by
+//! default) and the load generator (`--client-threads` tokio worker threads, 1 by default,
+//! so server and load together use the machine's 2 cores). `--matches N` matches of
+//! `--players` are filled by `N × players` clients (see `pong_bench::load`):
+//! `--clients light` (default) answer every tick with an input and ping once a second but
+//! do not simulate; `--clients full` are real predicting clients driven by the bot. After
+//! every match is running, `--warmup` seconds pass, then `--seconds` are measured:
+//!
+//! - ticks per second: wanted (`running matches × 60`), published by the server, and
+//!   received per client;
+//! - the server's tick duration p50/p99/max: the time the server task is busy on a grid
+//!   tick, every match stepped, encoded and handed to the transport (see `pong_bench::timed`);
+//! - the snapshot delay p50/p99/max: from the moment a tick was due on the server's grid
+//!   to the moment a client task has its `Tick` frame;
+//! - CPU: the server thread's (per match and per match-tick), and the whole process's
+//!   (server + load generator + transport threads);
+//! - memory: resident memory grown from before the server started to steady state, per
+//!   connection (both ends of every link are in this process);
+//! - pauses, lost members and grid overruns during the window, and a verdict: `ok` when
+//!   ≥ 99 % of the wanted ticks were published, p99 tick ≤ 5 ms and nothing paused,
+//!   was lost or overran.
+//!
+//! ```text
+//! cargo run --release -p pong-bench --bin loadtest -- [--matches 100] [--players 4]
+//!     [--transport memory|ws|zmq|amqp] [--clients light|full] [--seconds 10]
+//!     [--warmup 3] [--client-threads 1] [--amqp-url URL]
+//! cargo run --release -p pong-bench --bin loadtest -- --sweep 1,10,100,1000 [options]
+//! ```
+//!
+//! `--sweep` runs one child process per match count (a fresh heap each time, so memory
+//! figures do not carry over) and prints one table row per count as it finishes.
+
+#![allow(clippy::print_stdout)] // The report on stdout is this tool's purpose.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use pong_bench::load::{ClientStats, LightOptions, Observer, run_full, run_light};
+use pong_bench::procstat;
+use pong_bench::stats::ms;
+use pong_bench::timed::{ServerProbe, TimedServer};
+use pong_bench::transports::{self, Kind};
+use pong_domain::server::{ServerConfig, ServerCore, ServerEvent};
+use pong_ports::Connector;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Clients {
+    Light,
+    Full,
+}
+
+#[derive(Clone, Debug)]
+struct Args {
+    transport: Kind,
+    matches: usize,
+    players: u8,
+    seconds: u64,
+    warmup: u64,
+    clients: Clients,
+    client_threads: usize,
+    sweep: Option<Vec<usize>>,
+    amqp_url: String,
+    setup_timeout: u64,
+    /// Print one machine-readable RESULT line (a sweep's child).
+    child: bool,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut a = Args {
+        transport: Kind::Memory,
+        matches: 100,
+        players: 4,
+        seconds: 10,
+        warmup: 3,
+        clients: Clients::Light,
+        client_threads: 1,
+        sweep: None,
+        amqp_url: transports::amqp_url_from_env(),
+        setup_timeout: 120,
+        child: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--transport" => a.transport = Kind::parse(&value()?)?,
+            "--matches" => a.matches = value()?.parse().context("--matches")?,
+            "--players" => a.players = value()?.parse().context("--players")?,
+            "--seconds" => a.seconds = value()?.parse().context("--seconds")?,
+            "--warmup" => a.warmup = value()?.parse().context("--warmup")?,
+            "--clients" => {
+                a.clients = match value()?.as_str() {
+                    "light" => Clients::Light,
+                    "full" => Clients::Full,
+                    other => bail!("--clients light or full, not {other}"),
+                }
+            }
+            "--client-threads" => {
+                a.client_threads = value()?.parse().context("--client-threads")?
+            }
+            "--sweep" => {
+                a.sweep = Some(
+                    value()?
+                        .split(',')
+                        .map(|n| n.trim().parse().context("--sweep"))
+                        .collect::<Result<_>>()?,
+                )
+            }
+            "--amqp-url" => a.amqp_url = value()?,
+            "--setup-timeout" => a.setup_timeout = value()?.parse().context("--setup-timeout")?,
+            "--child" => a.child = true,
+            other => bail!(
+                "unknown option {other} (see the doc comment of app/bench/src/bin/loadtest.rs)"
+            ),
+        }
+    }
+    if !(2..=4).contains(&a.players) || a.seconds == 0 || a.client_threads == 0 {
+        bail!("--players 2 to 4, --seconds and --client-threads positive");
+    }
+    Ok(a)
+}
+
+/// What one run measured.
+#[derive(Clone, Debug, Default)]
+struct Outcome {
+    matches: usize,
+    running: usize,
+    clients: usize,
+    secs: f64,
+    wanted_tps: f64,
+    server_tps: f64,
+    client_tps: f64,
+    tick_p50: f64,
+    tick_p99: f64,
+    tick_max: f64,
+    delay_p50: f64,
+    delay_p99: f64,
+    delay_max: f64,
+    server_cpu: f64,
+    process_cpu: f64,
+    busy: f64,
+    frames_in_ps: f64,
+    rss_per_conn_kb: f64,
+    rss_mb: f64,
+    pauses: u64,
+    lost: u64,
+    overruns: u64,
+    load: f64,
+    down_bps: f64,
+    up_bps: f64,
+}
+
+const FIELDS: [&str; 25] = [
+    "matches",
+    "running",
+    "clients",
+    "secs",
+    "wanted_tps",
+    "server_tps",
+    "client_tps",
+    "tick_p50",
+    "tick_p99",
+    "tick_max",
+    "delay_p50",
+    "delay_p99",
+    "delay_max",
+    "server_cpu",
+    "process_cpu",
+    "busy",
+    "frames_in_ps",
+    "rss_per_conn_kb",
+    "rss_mb",
+    "pauses",
+    "lost",
+    "overruns",
+    "load",
+    "down_bps",
+    "up_bps",
+];
+
+impl Outcome {
+    fn values(&self) -> [f64; 25] {
+        [
+            self.matches as f64,
+            self.running as f64,
+            self.clients as f64,
+            self.secs,
+            self.wanted_tps,
+            self.server_tps,
+            self.client_tps,
+            self.tick_p50,
+            self.tick_p99,
+            self.tick_max,
+            self.delay_p50,
+            self.delay_p99,
+            self.delay_max,
+            self.server_cpu,
+            self.process_cpu,
+            self.busy,
+            self.frames_in_ps,
+            self.rss_per_conn_kb,
+            self.rss_mb,
+            self.pauses as f64,
+            self.lost as f64,
+            self.overruns as f64,
+            self.load,
+            self.down_bps,
+            self.up_bps,
+        ]
+    }
+
+    fn to_line(&self) -> String {
+        let pairs: Vec<String> =
+            FIELDS.iter().zip(self.values()).map(|(k, v)| format!("{k}={v}")).collect();
+        format!("RESULT {}", pairs.join(" "))
+    }
+
+    fn from_line(line: &str) -> Result<Outcome> {
+        let map: HashMap<&str, f64> = line
+            .trim_start_matches("RESULT ")
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+            .collect();
+        let g = |k: &str| map.get(k).copied().with_context(|| format!("no {k} in {line}"));
+        Ok(Outcome {
+            matches: g("matches")? as usize,
+            running: g("running")? as usize,
+            clients: g("clients")? as usize,
+            secs: g("secs")?,
+            wanted_tps: g("wanted_tps")?,
+            server_tps: g("server_tps")?,
+            client_tps: g("client_tps")?,
+            tick_p50: g("tick_p50")?,
+            tick_p99: g("tick_p99")?,
+            tick_max: g("tick_max")?,
+            delay_p50: g("delay_p50")?,
+            delay_p99: g("delay_p99")?,
+            delay_max: g("delay_max")?,
+            server_cpu: g("server_cpu")?,
+            process_cpu: g("process_cpu")?,
+            busy: g("busy")?,
+            frames_in_ps: g("frames_in_ps")?,
+            rss_per_conn_kb: g("rss_per_conn_kb")?,
+            rss_mb: g("rss_mb")?,
+            pauses: g("pauses")? as u64,
+            lost: g("lost")? as u64,
+            overruns: g("overruns")? as u64,
+            load: g("load")?,
+            down_bps: g("down_bps")?,
+            up_bps: g("up_bps")?,
+        })
+    }
+
+    fn verdict(&self) -> &'static str {
+        let enough = self.running == self.matches && self.server_tps >= 0.99 * self.wanted_tps;
+        if enough
+            && self.tick_p99 <= 5.0
+            && self.pauses == 0
+            && self.lost == 0
+            && self.overruns == 0
+        {
+            "ok"
+        } else {
+            "**missed**"
+        }
+    }
+
+    fn row(&self) -> String {
+        let per_match_tick_us = if self.server_tps > 0.0 {
+            self.server_cpu * 1e6 / 100.0 / self.server_tps
+        } else {
+            0.0
+        };
+        format!(
+            "| {} | {} | {:.0} | {:.0} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} % | {:.0} % | {:.2} | {:.0} % | {:.1} | {:.0} / {:.0} | {} / {} / {} | {:.2} | {} |",
+            self.matches,
+            self.running,
+            self.wanted_tps,
+            self.server_tps,
+            self.client_tps,
+            self.tick_p50,
+            self.tick_p99,
+            self.tick_max,
+            self.delay_p50,
+            self.delay_p99,
+            self.delay_max,
+            self.busy,
+            self.server_cpu,
+            per_match_tick_us,
+            self.process_cpu,
+            self.rss_per_conn_kb,
+            self.down_bps,
+            self.up_bps,
+            self.pauses,
+            self.lost,
+            self.overruns,
+            self.load,
+            self.verdict(),
+        )
+    }
+}
+
+const HEADER: &str = "| matches | running | wanted ticks/s | server ticks/s | ticks/s per client | tick p50 ms | tick p99 ms | tick max ms | snapshot delay p50 ms | p99 ms | max ms | server busy | server thread CPU | server CPU µs per match-tick | process CPU | RSS KB per connection | B/s per client down / up | pauses / lost / overruns | load avg | verdict |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |";
+
+/// Server-side events, counted.
+#[derive(Debug, Default)]
+struct Events {
+    overruns: AtomicU64,
+    lost: AtomicU64,
+    paused: AtomicU64,
+}
+
+impl Events {
+    fn snapshot(&self) -> [u64; 3] {
+        [&self.overruns, &self.lost, &self.paused].map(|c| c.load(Ordering::Relaxed))
+    }
+}
+
+type CpuRequest = tokio::sync::oneshot::Sender<Duration>;
+
+struct ServerHandle {
+    connector: Arc<dyn Connector>,
+    t0: Arc<OnceLock<Instant>>,
+    probe: Arc<ServerProbe>,
+    events: Arc<Events>,
+    cpu: tokio::sync::mpsc::UnboundedSender<CpuRequest>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The server thread's CPU time so far.
+    async fn cpu(&self) -> Result<Duration> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.cpu.send(tx).map_err(|_| anyhow::anyhow!("the server thread is gone"))?;
+        Ok(rx.await?)
+    }
+
+    fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the server on a thread of its own with a single-threaded runtime (which also
+/// runs the server end's IO tasks, except lapin's own socket thread).
+fn start_server(args: &Args) -> Result<ServerHandle> {
+    let probe = Arc::new(ServerProbe::default());
+    let events = Arc::new(Events::default());
+    let t0 = Arc::new(OnceLock::new());
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Arc<dyn Connector>>>();
+    let (cpu, mut cpu_rx) = tokio::sync::mpsc::unbounded_channel::<CpuRequest>();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = ServerConfig {
+        default_players: args.players,
+        max_matches: args.matches.max(1) * 2 + 16,
+        ..ServerConfig::default()
+    };
+    let (kind, url) = (args.transport, args.amqp_url.clone());
+    let (p, e, t) = (Arc::clone(&probe), Arc::clone(&events), Arc::clone(&t0));
+    let thread = std::thread::Builder::new().name("server".into()).spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(err) => {
+                let _ = ready_tx.send(Err(err.into()));
+                return;
+            }
+        };
+        rt.block_on(async move {
+            tokio::spawn(async move {
+                while let Some(reply) = cpu_rx.recv().await {
+                    let _ = reply.send(procstat::thread_cpu().unwrap_or_default());
+                }
+            });
+            let ep = match transports::open(kind, &url).await {
+                Ok(ep) => ep,
+                Err(err) => {
+                    let _ = ready_tx.send(Err(err));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(ep.connector));
+            let transport = Box::new(TimedServer::new(ep.server, p));
+            let core = ServerCore::new(config, [9; 32]);
+            let on_event = move |ev: &ServerEvent| match ev {
+                ServerEvent::Overrun { skipped } => {
+                    e.overruns.fetch_add(*skipped, Ordering::Relaxed);
+                }
+                ServerEvent::PlayerLost { .. } => {
+                    e.lost.fetch_add(1, Ordering::Relaxed);
+                }
+                ServerEvent::Paused { .. } => {
+                    e.paused.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
+            };
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            // The server's clock reads zero when `serve` first runs, right after this.
+            let _ = t.set(Instant::now());
+            if let Err(err) = pong_runtime::server::serve(core, transport, shutdown, on_event).await
+            {
+                tracing::error!(error = %err, "the server stopped");
+            }
+        });
+    })?;
+    let connector = ready_rx.recv().context("the server thread died")??;
+    while t0.get().is_none() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(ServerHandle { connector, t0, probe, events, cpu, stop: Some(stop), thread: Some(thread) })
+}
+
+fn run_one(args: &Args) -> Result<Outcome> {
+    let rss_before = procstat::rss_bytes()?;
+    let mut server = start_server(args)?;
+    let t0 = *server.t0.get().context("no server clock")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.client_threads)
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(drive(args, &server, t0));
+    server.stop();
+    rt.shutdown_timeout(Duration::from_secs(2));
+    let mut out = result?;
+    out.rss_per_conn_kb =
+        (out.rss_mb * 1024.0 * 1024.0 - rss_before as f64) / 1024.0 / out.clients.max(1) as f64;
+    Ok(out)
+}
+
+async fn drive(args: &Args, server: &ServerHandle, t0: Instant) -> Result<Outcome> {
+    let stats = Arc::new(ClientStats::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let clients = args.matches * usize::from(args.players);
+    let opts = LightOptions { players: args.players, lead: 2 };
+    // Connect in batches, each batch seated before the next, so no listen backlog overflows.
+    const BATCH: usize = 250;
+    let setup_deadline = Instant::now() + Duration::from_secs(args.setup_timeout);
+    for i in 0..clients {
+        let observer = Observer::new(t0, pong_domain::rules::DEFAULT_TICK_HZ, Arc::clone(&stats));
+        let connector = Arc::clone(&server.connector);
+        let stop = stop_rx.clone();
+        let name = format!("l{i}");
+        let st = Arc::clone(&stats);
+        let kind = args.clients;
+        let players = args.players;
+        tokio::spawn(async move {
+            let r = match kind {
+                Clients::Light => run_light(connector, name, opts, observer, stop).await,
+                Clients::Full => run_full(connector, name, players, i as u64, observer, stop).await,
+            };
+            if let Err(e) = r {
+                st.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %format!("{e:#}"), "a load client stopped");
+            }
+        });
+        if (i + 1) % BATCH == 0 || i + 1 == clients {
+            while stats.welcomed.load(Ordering::Relaxed) + stats.failed.load(Ordering::Relaxed)
+                < (i + 1) as u64
+            {
+                if Instant::now() > setup_deadline {
+                    bail!(
+                        "only {} of {} clients seated in time",
+                        stats.welcomed.load(Ordering::Relaxed),
+                        i + 1
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+    // Every match running (countdowns take 3 s).
+    while (stats.playing.load(Ordering::Relaxed) as usize) < clients
+        && Instant::now() < setup_deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    let running = stats.playing.load(Ordering::Relaxed) as usize / usize::from(args.players);
+    server.probe.reset();
+    stats.reset();
+    let events0 = server.events.snapshot();
+    let server_cpu0 = server.cpu().await?;
+    let process_cpu0 = procstat::process_cpu()?;
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let secs = start.elapsed().as_secs_f64();
+    let server_cpu = (server.cpu().await? - server_cpu0).as_secs_f64() / secs * 100.0;
+    let process_cpu = (procstat::process_cpu()? - process_cpu0).as_secs_f64() / secs * 100.0;
+    let events = server.events.snapshot();
+    let p = &server.probe;
+    let out = Outcome {
+        matches: args.matches,
+        running,
+        clients,
+        secs,
+        wanted_tps: running as f64 * f64::from(pong_domain::rules::DEFAULT_TICK_HZ),
+        server_tps: p.ticks_published.load(Ordering::Relaxed) as f64 / secs,
+        client_tps: stats.ticks.load(Ordering::Relaxed) as f64 / secs / clients.max(1) as f64,
+        tick_p50: ms(p.tick_spans.quantile(0.5)),
+        tick_p99: ms(p.tick_spans.quantile(0.99)),
+        tick_max: ms(p.tick_spans.max()),
+        delay_p50: ms(stats.delay.quantile(0.5)),
+        delay_p99: ms(stats.delay.quantile(0.99)),
+        delay_max: ms(stats.delay.max()),
+        server_cpu,
+        process_cpu,
+        busy: p.busy_ns.load(Ordering::Relaxed) as f64 / 1e9 / secs * 100.0,
+        frames_in_ps: p.frames_in.load(Ordering::Relaxed) as f64 / secs,
+        rss_per_conn_kb: 0.0,
+        rss_mb: procstat::rss_bytes()? as f64 / 1024.0 / 1024.0,
+        pauses: events[2] - events0[2],
+        lost: events[1] - events0[1],
+        overruns: events[0] - events0[0],
+        load: procstat::load_average().unwrap_or(f64::NAN),
+        // Every publish reaches the match's members; direct sends one client.
+        down_bps: (p.bytes_published.load(Ordering::Relaxed) as f64 * f64::from(args.players)
+            + p.bytes_sent.load(Ordering::Relaxed) as f64)
+            / secs
+            / clients.max(1) as f64,
+        up_bps: p.bytes_in.load(Ordering::Relaxed) as f64 / secs / clients.max(1) as f64,
+    };
+    let _ = stop_tx.send(true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(out)
+}
+
+fn describe(args: &Args) -> String {
+    format!(
+        "{} matches of {} over {}, {} clients, {} load-generator thread(s), {} s warm-up, {} s measured",
+        args.sweep.as_ref().map_or_else(|| args.matches.to_string(), |s| format!("{s:?}")),
+        args.players,
+        args.transport.name(),
+        if args.clients == Clients::Light { "light" } else { "full" },
+        args.client_threads,
+        args.warmup,
+        args.seconds
+    )
+}
+
+fn sweep(args: &Args, counts: &[usize]) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    println!(
+        "{}; load average at start {:.2}\n",
+        describe(args),
+        procstat::load_average().unwrap_or(f64::NAN)
+    );
+    println!("{HEADER}");
+    // Every argument but the sweep itself, passed on to each child.
+    let mut passed = Vec::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        if a == "--sweep" || a == "--matches" {
+            it.next();
+        } else {
+            passed.push(a);
+        }
+    }
+    for &n in counts {
+        let mut child = Command::new(&exe)
+            .args(&passed)
+            .args(["--matches", &n.to_string(), "--child"])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().context("no child stdout")?;
+        let mut outcome = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            if line.starts_with("RESULT ") {
+                outcome = Some(Outcome::from_line(&line)?);
+            }
+        }
+        let status = child.wait()?;
+        match outcome {
+            Some(o) => println!("{}", o.row()),
+            None => println!("| {n} | failed ({status}) | | | | | | | | | | | | | | | | | | |"),
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    println!("\nload average at end {:.2}", procstat::load_average().unwrap_or(f64::NAN));
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    pong_bench::init_logs();
+    let args = parse_args()?;
+    if let Some(counts) = args.sweep.clone() {
+        return sweep(&args, &counts);
+    }
+    let out = run_one(&args)?;
+    if args.child {
+        println!("{}", out.to_line());
+    } else {
+        println!("{}\n\n{HEADER}\n{}", describe(&args), out.row());
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! The transports a benchmark can run on, opened on loopback: the in-process memory
+//! transport (the baseline) and every network transport compiled in (cargo features
+//! `websocket`, `rabbitmq`, `zeromq`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use anyhow::{Result, bail};
+use pong_ports::{Connector, ServerTransport};
+
+/// The RabbitMQ broker used when neither `--amqp-url` nor `PONG_AMQP_URL` names one.
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// The broker named by `PONG_AMQP_URL`, or the local default.
+pub fn amqp_url_from_env() -> String {
+    std::env::var("PONG_AMQP_URL").unwrap_or_else(|_| DEFAULT_AMQP_URL.to_owned())
+}
+
+/// One transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// In-process channels (`pong-transport-memory`): the floor every other is compared to.
+    Memory,
+    /// WebSockets over loopback TCP.
+    Ws,
+    /// RabbitMQ through the local broker.
+    Amqp,
+    /// ZeroMQ over loopback TCP.
+    Zmq,
+}
+
+impl Kind {
+    /// Every transport, in report order.
+    pub const ALL: [Kind; 4] = [Kind::Memory, Kind::Ws, Kind::Amqp, Kind::Zmq];
+
+    /// The short name used on command lines and in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Memory => "memory",
+            Kind::Ws => "ws",
+            Kind::Amqp => "amqp",
+            Kind::Zmq => "zmq",
+        }
+    }
+
+    /// Parses a short name.
+    ///
+    /// # Errors
+    /// An unknown name.
+    pub fn parse(s: &str) -> Result<Kind> {
+        match Kind::ALL.into_iter().find(|k| k.name() == s) {
+            Some(k) => Ok(k),
+            None => bail!("unknown transport {s:?} (memory, ws, amqp, zmq)"),
+        }
+    }
+
+    /// Parses a comma-separated list of short names.
+    ///
+    /// # Errors
+    /// An unknown name.
+    pub fn parse_list(s: &str) -> Result<Vec<Kind>> {
+        s.split(',').filter(|p| !p.is_empty()).map(Kind::parse).collect()
+    }
+
+    /// True if this binary was built with the transport (memory always is).
+    pub fn compiled_in(self) -> bool {
+        match self {
+            Kind::Memory => true,
+            Kind::Ws => cfg!(feature = "websocket"),
+            Kind::Amqp => cfg!(feature = "rabbitmq"),
+            Kind::Zmq => cfg!(feature = "zeromq"),
+        }
+    }
+}
+
+/// The two ends of a transport: the server's endpoint and a connector for its clients.
+pub struct Endpoints {
+    /// The server end.
+    pub server: Box<dyn ServerTransport>,
+    /// Opens client links to it.
+    pub connector: Arc<dyn Connector>,
+}
+
+/// A name no other server on the broker uses (AMQP servers are named, one consumer each).
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Opens `kind` on loopback: a fresh memory hub, a WebSocket or ZeroMQ server on an
+/// ephemeral port, or a uniquely named server on the broker at `amqp_url`. Must be called
+/// on the tokio runtime that will run the server end (the adapters spawn their tasks on it).
+///
+/// # Errors
+/// The transport is not compiled in, or cannot be opened (no broker, no port).
+pub async fn open(kind: Kind, amqp_url: &str) -> Result<Endpoints> {
+    match kind {
+        Kind::Memory => {
+            use pong_transport_memory::{MemoryHub, MemoryOptions};
+            let hub = MemoryHub::new(MemoryOptions::default());
+            let server = hub.server()?;
+            Ok(Endpoints { server: Box::new(server), connector: Arc::new(hub.connector()) })
+        }
+        Kind::Ws => ws().await,
+        Kind::Amqp => amqp(amqp_url).await,
+        Kind::Zmq => zmq().await,
+    }
+}
+
+// Unused when every transport is compiled in.
+#[allow(dead_code)]
+fn missing(kind: Kind) -> anyhow::Error {
+    anyhow::anyhow!("the {} transport is not compiled in (see the crate's features)", kind.name())
+}
+
+#[cfg(feature = "websocket")]
+async fn ws() -> Result<Endpoints> {
+    use pong_transport_ws::{WsConnector, WsOptions, WsServer};
+    let server = WsServer::bind("127.0.0.1:0", WsOptions::default())?;
+    let connector = WsConnector::new(&server.local_addr(), WsOptions::default())?;
+    Ok(Endpoints { server: Box::new(server), connector: Arc::new(connector) })
+}
+
+#[cfg(not(feature = "websocket"))]
+async fn ws() -> Result<Endpoints> {
+    Err(missing(Kind::Ws))
+}
+
+#[cfg(feature = "rabbitmq")]
+async fn amqp(url: &str) -> Result<Endpoints> {
+    use pong_transport_amqp::{AmqpConnector, AmqpOptions, AmqpServer};
+    let options = AmqpOptions::named(unique_name("bench"));
+    let server = AmqpServer::connect(url, options.clone()).await?;
+    let connector = AmqpConnector::new(url, options)?;
+    Ok(Endpoints { server: Box::new(server), connector: Arc::new(connector) })
+}
+
+#[cfg(not(feature = "rabbitmq"))]
+async fn amqp(_: &str) -> Result<Endpoints> {
+    Err(missing(Kind::Amqp))
+}
+
+#[cfg(feature = "zeromq")]
+async fn zmq() -> Result<Endpoints> {
+    use pong_transport_zmq::{ZmqConnector, ZmqOptions, ZmqServer};
+    let server = ZmqServer::bind("tcp://127.0.0.1:0", ZmqOptions::default()).await?;
+    let connector = ZmqConnector::new(&server.local_addr(), ZmqOptions::default())?;
+    Ok(Endpoints { server: Box::new(server), connector: Arc::new(connector) })
+}
+
+#[cfg(not(feature = "zeromq"))]
+async fn zmq() -> Result<Endpoints> {
+    Err(missing(Kind::Zmq))
+}

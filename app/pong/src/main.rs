@@ -1,0 +1,57 @@
+//! `pong`: the Distributed Pong binary — a headless server, bots, and (with the `gui`
+//! feature) the game window. See `pong --help` and the README.
+//!
+//! # Layout
+//! - `cli`: the command line.
+//! - `transports`: command-line choices → concrete transports (cargo features).
+//! - `server`, `bot`, `play`: the commands (`play` opens the window with the `gui` feature).
+//! - `journal`: `pong server --db`: the event store, restoring matches, recording.
+//! - `replay`: lists, verifies and watches journaled matches (`pong replay DB`); `watch`
+//!   plays a journaled match back to the game window.
+
+mod bot;
+mod cli;
+mod journal;
+mod play;
+mod replay;
+mod server;
+mod transports;
+mod watch;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    // Logs go to stderr so that stdout stays for machine-readable output (`bot --json`).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        // The window needs the main thread; the runtime serves its in-process server and bots.
+        cli::Command::Play(args) => play::run(args, &runtime),
+        cli::Command::Server(args) => runtime.block_on(server::run(args)),
+        cli::Command::Bot(args) => runtime.block_on(bot::run(args)),
+        // `--watch` opens the window, which needs the main thread.
+        cli::Command::Replay(args) => replay::run(args, &runtime),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,620 @@
+//! What every end-to-end test of the `pong` binary shares: starting real `pong server` and
+//! `pong bot` processes (killed when the test ends, whatever happens), watching their logs,
+//! waiting with bounds, and checking that the JSON lines the bots print agree with each
+//! other and with the server.
+//!
+//! Every wait is bounded; a test that times out prints the tail of each process's log. The
+//! processes log at `info` to stderr (captured here, line by line, with the time each line
+//! arrived); stdout carries only the bots' `--json` lines.
+#![allow(dead_code, clippy::print_stderr, unreachable_pub)]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The binary under test.
+pub const PONG: &str = env!("CARGO_BIN_EXE_pong");
+
+/// Rules that keep a match to seconds: 4 players, 2 lives, 1000 ticks a second, a short
+/// countdown. Physics runs per tick, so the game plays about 17 times faster than at 60 Hz.
+pub const FAST_RULES: &[&str] =
+    &["--players", "4", "--lives", "2", "--tick-hz", "1000", "--countdown-ms", "500"];
+
+/// How long a whole match may take, from the processes' start to the bots' exit. A match
+/// of [`FAST_RULES`] takes 1–6 s on an idle machine; this is for a loaded one.
+pub const MATCH_LIMIT: Duration = Duration::from_secs(90);
+
+/// A free TCP port on loopback (bound, read, released: another process could take it in
+/// between, but the kernel does not hand it out again at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A unique word for names: this process, a counter, the clock.
+pub fn unique(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{tag}-{}-{}-{nanos:x}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A directory of one test's files (certificates, session files), removed on drop.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(unique(&format!("pong-e2e-{tag}")));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One line a process wrote to stderr, and when the test read it.
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub at: Instant,
+    pub text: String,
+}
+
+/// A running `pong` process. Dropping it stops the process (SIGTERM, then SIGKILL) and, if
+/// the test is failing, prints the tail of its log.
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    log: Arc<Mutex<Vec<Line>>>,
+    stdout: Option<JoinHandle<String>>,
+    status: Option<ExitStatus>,
+}
+
+impl Proc {
+    /// Starts `pong ARGS…`, logging at `info`.
+    pub fn spawn<S: AsRef<str>>(name: &str, args: &[S]) -> Proc {
+        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+        let mut child = Command::new(PONG)
+            .args(&args)
+            // lapin logs every returned message at WARN; they are normal here.
+            .env("RUST_LOG", "info,lapin=error")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {PONG}: {e}"));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(Line { at: Instant::now(), text: strip_ansi(&line) });
+            }
+        });
+        let mut stdout = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            text
+        });
+        eprintln!("[{name}] pid {}: pong {}", child.id(), args.join(" "));
+        Proc { name: name.to_owned(), child, log, stdout: Some(stdout), status: None }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The first log line containing `needle`, if one has arrived.
+    pub fn find_log(&self, needle: &str) -> Option<Line> {
+        self.log.lock().unwrap().iter().find(|l| l.text.contains(needle)).cloned()
+    }
+
+    /// The first log line arriving after `after` that contains `needle`.
+    pub fn find_log_after(&self, needle: &str, after: Instant) -> Option<Line> {
+        self.log.lock().unwrap().iter().find(|l| l.at >= after && l.text.contains(needle)).cloned()
+    }
+
+    /// How many log lines contain `needle`.
+    pub fn count_log(&self, needle: &str) -> usize {
+        self.log.lock().unwrap().iter().filter(|l| l.text.contains(needle)).count()
+    }
+
+    /// Waits (at most `limit`) for a log line containing `needle`, arrived at or after
+    /// `after`; panics with the log's tail if none comes or the process ends first.
+    pub fn wait_for_log_after(&mut self, needle: &str, after: Instant, limit: Duration) -> Line {
+        let start = Instant::now();
+        loop {
+            if let Some(line) = self.find_log_after(needle, after) {
+                return line;
+            }
+            if let Some(status) = self.poll_exit() {
+                // Lines written just before the exit may still be on their way.
+                std::thread::sleep(Duration::from_millis(100));
+                if let Some(line) = self.find_log_after(needle, after) {
+                    return line;
+                }
+                panic!(
+                    "[{}] exited ({status}) before logging {needle:?}\n{}",
+                    self.name,
+                    self.tail(40)
+                );
+            }
+            assert!(
+                start.elapsed() < limit,
+                "[{}] logged no {needle:?} within {limit:?}\n{}",
+                self.name,
+                self.tail(40)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits (at most `limit`) for a log line containing `needle`.
+    pub fn wait_for_log(&mut self, needle: &str, limit: Duration) -> Line {
+        let epoch = self.log.lock().unwrap().first().map_or_else(Instant::now, |l| l.at);
+        self.wait_for_log_after(needle, epoch.min(Instant::now()), limit)
+    }
+
+    /// The exit status if the process has ended.
+    pub fn poll_exit(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().unwrap();
+        }
+        self.status
+    }
+
+    /// Waits for the process to end (at most until `deadline`) and returns its stdout;
+    /// panics with the log's tail on timeout.
+    pub fn finish(&mut self, deadline: Instant) -> (ExitStatus, String) {
+        loop {
+            if let Some(status) = self.poll_exit() {
+                let out = self.stdout.take().map(|t| t.join().unwrap()).unwrap_or_default();
+                return (status, out);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{}] still running at its deadline\n{}",
+                self.name,
+                self.tail(40)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL (as `kill -9`), and reaps the process.
+    pub fn kill(&mut self) {
+        if self.poll_exit().is_none() {
+            let _ = self.child.kill();
+            self.status = self.child.wait().ok();
+        }
+    }
+
+    /// SIGTERM (a server shuts down cleanly: it tells its members and removes its broker
+    /// queues), then SIGKILL if it is still running 5 s later.
+    pub fn terminate(&mut self) {
+        if self.poll_exit().is_some() {
+            return;
+        }
+        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+        let start = Instant::now();
+        while self.poll_exit().is_none() && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+    }
+
+    /// The last `n` lines of the log, runs of lines that differ only in their numbers (a
+    /// timestamp, a count) shown once with how many there were.
+    pub fn tail(&self, n: usize) -> String {
+        let log = self.log.lock().unwrap();
+        let shape = |text: &str| text.replace(|c: char| c.is_ascii_digit(), "");
+        let mut runs: Vec<(&str, usize)> = Vec::new();
+        for line in log.iter() {
+            match runs.last_mut() {
+                Some((last, count)) if shape(last) == shape(&line.text) => {
+                    *last = &line.text;
+                    *count += 1;
+                }
+                _ => runs.push((&line.text, 1)),
+            }
+        }
+        let start = runs.len().saturating_sub(n);
+        let mut text = format!("--- the end of [{}]'s log ({} lines) ---\n", self.name, log.len());
+        for (line, count) in &runs[start..] {
+            if *count > 1 {
+                text.push_str(&format!("({count} lines like this one; the last:) "));
+            }
+            text.push_str(line);
+            text.push('\n');
+        }
+        text
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.terminate();
+        if std::thread::panicking() {
+            eprintln!("{}", self.tail(30));
+        }
+    }
+}
+
+/// The text of a log line without terminal colours.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters… final byte (a letter).
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `pong server` with `transport` arguments, [`FAST_RULES`] and `extra` (whose options
+/// replace those of [`FAST_RULES`]).
+pub fn server(transport: &[&str], extra: &[&str]) -> Proc {
+    let mut args = vec!["server"];
+    args.extend_from_slice(transport);
+    for pair in FAST_RULES.chunks(2) {
+        if !extra.contains(&pair[0]) {
+            args.extend_from_slice(pair);
+        }
+    }
+    args.extend_from_slice(extra);
+    Proc::spawn("server", &args)
+}
+
+/// The name prefix of bot process `i` (0 to 3): its one bot is called `bot-a1`, `bot-b1`…
+pub fn bot_prefix(i: usize) -> String {
+    format!("bot-{}", char::from(b'a' + u8::try_from(i).unwrap()))
+}
+
+/// One `pong bot --json` process (process `i`, 0 to 3, one bot) with `transport`
+/// arguments, a seed of its own and `extra`.
+pub fn bot(i: usize, transport: &[&str], skill: f64, extra: &[&str]) -> Proc {
+    let prefix = bot_prefix(i);
+    let seed = (i + 1).to_string();
+    let skill = skill.to_string();
+    let mut args = vec!["bot", "--json", "--name", &prefix, "--seed", &seed, "--skill", &skill];
+    args.extend_from_slice(transport);
+    args.extend_from_slice(extra);
+    Proc::spawn(&prefix, &args)
+}
+
+/// Four bot processes (see [`bot`]).
+pub fn four_bots(transport: &[&str], skill: f64) -> Vec<Proc> {
+    (0..4).map(|i| bot(i, transport, skill, &[])).collect()
+}
+
+/// Waits (until `deadline`) for a bot process to exit successfully and returns its one
+/// JSON report.
+pub fn report_of(bot: &mut Proc, deadline: Instant) -> Value {
+    let (status, out) = bot.finish(deadline);
+    assert!(status.success(), "[{}] failed ({status}); stdout: {out}\n{}", bot.name, bot.tail(40));
+    let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "[{}] printed {} lines, not one JSON line:\n{out}",
+        bot.name,
+        lines.len()
+    );
+    serde_json::from_str(lines[0])
+        .unwrap_or_else(|e| panic!("[{}] printed no JSON ({e}): {}", bot.name, lines[0]))
+}
+
+/// The reports of every bot, in process order, waiting at most [`MATCH_LIMIT`] from now.
+pub fn reports(bots: &mut [Proc]) -> Vec<Value> {
+    let deadline = Instant::now() + MATCH_LIMIT;
+    bots.iter_mut().map(|b| report_of(b, deadline)).collect()
+}
+
+fn field<'a>(report: &'a Value, key: &str) -> &'a Value {
+    report.get(key).unwrap_or_else(|| panic!("no {key:?} in the report {report}"))
+}
+
+/// A number field of a report.
+pub fn num(report: &Value, key: &str) -> u64 {
+    field(report, key).as_u64().unwrap_or_else(|| panic!("{key:?} is not a number in {report}"))
+}
+
+/// A string field of a report.
+pub fn text<'a>(report: &'a Value, key: &str) -> &'a str {
+    field(report, key).as_str().unwrap_or_else(|| panic!("{key:?} is not a string in {report}"))
+}
+
+/// The four reports describe one match the same way, and the same as the server:
+/// - one match id; four different seats; each bot's name where its seat is;
+/// - identical standings, winner and last tick;
+/// - every bot's own hash of the final state equals the hash the server announced;
+/// - the server logged that match ending at that tick with that winner.
+///
+/// Returns a one-line summary for the test's output.
+pub fn assert_agree(reports: &[Value], server: &Proc) -> String {
+    assert_eq!(reports.len(), 4, "expected four reports: {reports:#?}");
+    let first = &reports[0];
+    let all = || reports.iter();
+    for r in all() {
+        for key in ["match_id", "standings", "winner", "ticks", "server_hash"] {
+            assert_eq!(
+                field(r, key),
+                field(first, key),
+                "{key} differs between bots:\n{reports:#?}"
+            );
+        }
+        assert_eq!(
+            text(r, "final_hash"),
+            text(r, "server_hash"),
+            "a bot's final state differs from the server's:\n{r:#}"
+        );
+    }
+    let seats: BTreeSet<u64> = all().map(|r| num(r, "player_id")).collect();
+    assert_eq!(seats, (0..4).collect(), "the bots do not hold four different seats: {reports:#?}");
+    let standings = field(first, "standings").as_array().unwrap();
+    assert_eq!(standings.len(), 4, "four standings expected: {first:#}");
+    for r in all() {
+        let seat = usize::try_from(num(r, "player_id")).unwrap();
+        assert_eq!(
+            text(&standings[seat], "name"),
+            text(r, "name"),
+            "names and seats disagree: {r:#}"
+        );
+    }
+    let ticks = num(first, "ticks");
+    let winner = match field(first, "winner").as_u64() {
+        Some(w) => format!("P{}", w + 1),
+        None => "none (draw)".to_owned(),
+    };
+    let over =
+        format!("match over match_id=m{} tick={ticks} winner={winner}", num(first, "match_id"));
+    assert!(
+        server.find_log(&over).is_some(),
+        "the server did not log {over:?}\n{}",
+        server.tail(40)
+    );
+    let pauses: Vec<u64> = all().map(|r| num(r, "pauses")).collect();
+    let resumes: Vec<u64> = all().map(|r| num(r, "resumes")).collect();
+    let desyncs: Vec<u64> = all().map(|r| num(r, "desyncs")).collect();
+    format!(
+        "match {} over at tick {ticks}, winner {winner}, hash {}; pauses {pauses:?}, resumes \
+         {resumes:?}, desyncs {desyncs:?}",
+        num(first, "match_id"),
+        text(first, "final_hash"),
+    )
+}
+
+/// Waits until `path` exists (a bot writes its session file when it is seated).
+pub fn wait_for_file(path: &Path, limit: Duration) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < limit, "{} did not appear within {limit:?}", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Where the RabbitMQ broker is, what to do when it is not there, and a lock that keeps the
+/// broker-restart test from stopping the broker under another test. The same rules as the
+/// adapter's tests (`adapters/rabbitmq/tests/common`): the URL comes from `PONG_AMQP_URL`;
+/// an unreachable broker fails the test under `CI=true` (naming the variable) and otherwise
+/// skips it with a loud message written past the test harness's capture.
+#[cfg(feature = "rabbitmq")]
+pub mod amqp {
+    use std::fs::{File, OpenOptions, TryLockError};
+    use std::io::Write;
+    use std::net::{TcpStream, ToSocketAddrs};
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    /// The variable naming the broker.
+    pub const URL_VAR: &str = "PONG_AMQP_URL";
+    /// The broker when the variable is not set (the binary's default too).
+    pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+    /// How long a test waits for another test's hold on the broker.
+    const LOCK_WAIT: Duration = Duration::from_secs(300);
+
+    pub fn url() -> String {
+        std::env::var(URL_VAR).unwrap_or_else(|_| DEFAULT_URL.to_owned())
+    }
+
+    fn under_ci() -> bool {
+        std::env::var("CI").is_ok_and(|value| value.eq_ignore_ascii_case("true") || value == "1")
+    }
+
+    /// Says loudly that a test is skipped, past the harness's output capture.
+    pub fn skip(test: &str, why: &str) {
+        let _ = writeln!(std::io::stderr(), "\n*** SKIPPED {test}: {why} ***\n");
+    }
+
+    /// The broker URL if the broker answers; `None` (after a loud skip message) if it does
+    /// not and this is not CI. Under `CI=true` an unreachable broker fails the test.
+    pub fn broker(test: &str) -> Option<String> {
+        let url = url();
+        match reachable(&url) {
+            Ok(()) => Some(url),
+            Err(reason) if under_ci() => panic!(
+                "{test}: the RabbitMQ broker named by {URL_VAR} ({}) cannot be reached: \
+                 {reason}. CI=true, so this fails instead of skipping; start a broker with \
+                 .ci/rabbitmq.sh or point {URL_VAR} at one",
+                shown(&url)
+            ),
+            Err(reason) => {
+                skip(
+                    test,
+                    &format!(
+                        "no RabbitMQ broker at {} ({reason}); set {URL_VAR} or run \
+                         .ci/rabbitmq.sh",
+                        shown(&url)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `rabbitmqctl` works here (it is needed to restart the broker): fails under CI if
+    /// not, else skips loudly.
+    pub fn rabbitmqctl_or_skip(test: &str) -> bool {
+        match rabbitmqctl(&["status"]) {
+            Ok(_) => true,
+            Err(reason) if under_ci() => panic!("{test}: rabbitmqctl does not work: {reason}"),
+            Err(reason) => {
+                skip(test, &format!("rabbitmqctl does not work here: {reason}"));
+                false
+            }
+        }
+    }
+
+    /// Runs `rabbitmqctl -q ARGS…`, returning its standard output.
+    pub fn rabbitmqctl(args: &[&str]) -> Result<String, String> {
+        let output = Command::new("rabbitmqctl")
+            .arg("-q")
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run rabbitmqctl: {e}"))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "rabbitmqctl {} failed ({}): {}",
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+
+    /// `host` and `port` of `amqp[s]://[user[:password]@]host[:port][/vhost][?query]`.
+    pub fn host_port(url: &str) -> Result<(String, u16), String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| format!("{URL_VAR} is not a URL: {}", shown(url)))?;
+        let default = match scheme {
+            "amqp" => 5672,
+            "amqps" => 5671,
+            _ => return Err(format!("{URL_VAR} is not amqp:// or amqps://: {}", shown(url))),
+        };
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let (host, port) = match host_port.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => {
+                (host, port.parse().map_err(|_| format!("bad port in {URL_VAR}: {port}"))?)
+            }
+            _ => (host_port, default),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Ok((if host.is_empty() { "localhost".to_owned() } else { host.to_owned() }, port))
+    }
+
+    /// Whether a TCP connection to the URL's host and port succeeds within 2 s.
+    pub fn reachable(url: &str) -> Result<(), String> {
+        let (host, port) = host_port(url)?;
+        let addrs = (host.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+        let mut last = "no address".to_owned();
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+                Ok(_) => return Ok(()),
+                Err(e) => last = format!("{addr}: {e}"),
+            }
+        }
+        Err(last)
+    }
+
+    /// The URL without its password, for messages.
+    pub fn shown(url: &str) -> String {
+        match (url.find("://"), url.rfind('@')) {
+            (Some(start), Some(at)) if at > start => {
+                format!("{}{}", &url[..start + 3], &url[at + 1..])
+            }
+            _ => url.to_owned(),
+        }
+    }
+
+    /// A hold on the shared broker: many tests may hold it shared at once; the test that
+    /// restarts the broker holds it exclusively. Tests inside one test binary run in
+    /// parallel and test binaries of one `cargo test` run one after another, but two
+    /// `cargo test` runs on one machine (two engineers, a CI run beside a developer) would
+    /// otherwise overlap. Released on drop (or when the process dies).
+    pub struct BrokerLock(#[allow(dead_code)] File);
+
+    impl BrokerLock {
+        /// A shared hold, for a test that only uses the broker.
+        pub fn shared(test: &str) -> BrokerLock {
+            Self::take(test, false)
+        }
+
+        /// An exclusive hold, for a test that stops the broker.
+        pub fn exclusive(test: &str) -> BrokerLock {
+            Self::take(test, true)
+        }
+
+        fn take(test: &str, exclusive: bool) -> BrokerLock {
+            let path = std::env::temp_dir().join("pong-amqp-broker.lock");
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .unwrap_or_else(|e| panic!("{test}: cannot open {}: {e}", path.display()));
+            let start = Instant::now();
+            let mut said = false;
+            loop {
+                let tried = if exclusive { file.try_lock() } else { file.try_lock_shared() };
+                match tried {
+                    Ok(()) => return BrokerLock(file),
+                    Err(TryLockError::WouldBlock) => {}
+                    Err(TryLockError::Error(e)) => {
+                        panic!("{test}: cannot lock {}: {e}", path.display())
+                    }
+                }
+                if !said {
+                    eprintln!(
+                        "{test}: waiting for another test's hold on the broker ({})",
+                        path.display()
+                    );
+                    said = true;
+                }
+                assert!(
+                    start.elapsed() < LOCK_WAIT,
+                    "{test}: another test held {} for over {LOCK_WAIT:?}",
+                    path.display()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}

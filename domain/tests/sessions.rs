@@ -1,0 +1,232 @@
+//! Whole sessions through ServerCore + ClientCores on a virtual clock (see `support`):
+//! bots play real matches over a simulated network; the transcripts of what the server and
+//! each client reported are recorded as insta snapshots. A transcript changes only when the
+//! protocol's behaviour does, and the commit that changes one says why.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use pong_domain::PlayerId;
+use pong_domain::bot::Bot;
+use pong_domain::client::{ClientEvent, ClientPhase};
+use pong_domain::server::ServerConfig;
+use support::*;
+
+fn fast_config(players: u8) -> ServerConfig {
+    ServerConfig {
+        default_players: players,
+        lives: 2,
+        record_ticks: true,
+        ..ServerConfig::default()
+    }
+}
+
+fn finals(net: &SimNet) -> Vec<(u64, String)> {
+    net.clients
+        .iter()
+        .map(|c| match c.core.phase() {
+            ClientPhase::Over { result, final_hash } => {
+                (*final_hash, format!("{:?}", result.standings))
+            }
+            other => panic!("not over: {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn bots_play_a_match_to_the_end() {
+    for players in 2..=4u8 {
+        let mut net = SimNet::new(fast_config(players), players);
+        for i in 0..players {
+            let bot = Bot::new(PlayerId::ALL[0], 800, u64::from(i));
+            net.add_client(
+                SimNet::player(&format!("bot{i}"), players),
+                Some(bot),
+                Link::wan(30, 10),
+                u64::from(i) * 100 * MS,
+            );
+        }
+        net.run_until(net.now + 600 * SECOND, |n| n.all_finished());
+        for c in &net.clients {
+            eprintln!("phase {:?} events {}", c.core.phase(), c.events.len());
+        }
+        eprintln!("server {:?} at {}", net.server.stats(), (net.now - 1000 * SECOND) / SECOND);
+        let f = finals(&net);
+        assert!(f.windows(2).all(|w| w[0] == w[1]), "{f:?}");
+        let logs: Vec<_> = net.clients.iter().map(|c| c.core.game_log().to_vec()).collect();
+        assert!(logs.windows(2).all(|w| w[0] == w[1]));
+        for c in &net.clients {
+            assert_eq!(c.core.desyncs(), 0);
+            assert!(c.events.iter().any(|(_, e)| matches!(e, ClientEvent::Started)));
+        }
+        eprintln!(
+            "{players} players: over at {} s, {} log entries",
+            (net.now - 1000 * SECOND) / SECOND,
+            logs[0].len()
+        );
+    }
+}
+
+/// What happened, in order: the server's events (ticks and refusals summarised) and each
+/// client's events (predictions left out), with times in ms from the start.
+fn transcript(net: &SimNet, t0: u64) -> String {
+    use pong_domain::server::ServerEvent as S;
+    let mut lines: Vec<(u64, String)> = Vec::new();
+    let mut ticks = 0;
+    let mut refused = 0;
+    for (t, e) in &net.server_events {
+        match e {
+            S::Tick { .. } => ticks += 1,
+            S::Refused { .. } => refused += 1,
+            S::MatchOver { match_id, result } => {
+                let winner = result.winner.map_or("draw".to_owned(), |w| w.to_string());
+                lines.push((
+                    *t,
+                    format!(
+                        "server: {match_id} over at tick {}, {winner} wins, hash {:016x}",
+                        result.tick, result.final_hash.0
+                    ),
+                ));
+            }
+            S::MatchCreated { match_id, config, .. } => lines.push((
+                *t,
+                format!(
+                    "server: {match_id} created for {} players, {} lives",
+                    config.players, config.lives
+                ),
+            )),
+            S::PlayerJoined { match_id, player, name, session, .. } => lines.push((
+                *t,
+                format!("server: {match_id} seats {name} as {player} (session {})", session.0),
+            )),
+            S::PlayerLeft { match_id, player } => {
+                lines.push((*t, format!("server: {match_id} frees {player}'s seat")))
+            }
+            S::CountdownStarted { match_id, at } => lines.push((
+                *t,
+                format!("server: {match_id} all ready, first tick at +{} ms", (at - t0) / 1000),
+            )),
+            S::Resuming { match_id, at } => {
+                lines.push((*t, format!("server: {match_id} resumes at +{} ms", (at - t0) / 1000)))
+            }
+            S::Paused { match_id, tick } => {
+                lines.push((*t, format!("server: {match_id} paused after tick {tick}")))
+            }
+            other => lines.push((*t, format!("server: {other:?}"))),
+        }
+    }
+    for (i, c) in net.clients.iter().enumerate() {
+        for (t, e) in &c.events {
+            let text = match e {
+                ClientEvent::Predicted(_) => continue,
+                ClientEvent::Welcomed { match_id, player, resumed, .. } => format!(
+                    "welcomed into {match_id} as {player}{}",
+                    if *resumed { " (resumed)" } else { "" }
+                ),
+                ClientEvent::LobbyChanged(l) => {
+                    let who: Vec<String> = l
+                        .members
+                        .iter()
+                        .map(|m| format!("{}{}", m.name, if m.ready { "*" } else { "" }))
+                        .collect();
+                    format!("lobby [{}] of {}", who.join(", "), l.seats)
+                }
+                ClientEvent::Countdown { tick, .. } => format!("countdown to tick {tick}"),
+                ClientEvent::Game { tick, event } => format!("tick {tick}: {event:?}"),
+                ClientEvent::Paused { lost } => {
+                    let who: Vec<String> = lost.iter().map(|(p, _)| p.to_string()).collect();
+                    format!("paused, waiting for [{}]", who.join(", "))
+                }
+                ClientEvent::MatchOver { result, final_hash } => {
+                    format!(
+                        "match over at tick {}, own hash {}",
+                        result.tick,
+                        if *final_hash == result.final_hash.0 { "agrees" } else { "DIFFERS" }
+                    )
+                }
+                other => format!("{other:?}"),
+            };
+            lines.push((*t, format!("client {i}: {text}")));
+        }
+    }
+    lines.sort_by_key(|(t, _)| *t);
+    let mut out: Vec<String> =
+        lines.into_iter().map(|(t, l)| format!("{:>6} {l}", (t - t0) / 1000)).collect();
+    out.push(format!("ticks simulated: {ticks}, frames refused: {refused}"));
+    out.join("\n")
+}
+
+fn bots(net: &mut SimNet, players: u8, link: Link, stagger: u64) {
+    for i in 0..players {
+        let bot = Bot::new(PlayerId::ALL[0], 800, u64::from(i));
+        net.add_client(
+            SimNet::player(&format!("bot{i}"), players),
+            Some(bot),
+            link,
+            u64::from(i) * stagger,
+        );
+    }
+}
+
+#[test]
+fn session_two_players_start_to_finish() {
+    let mut net = SimNet::new(fast_config(2), 31);
+    let t0 = net.now;
+    bots(&mut net, 2, Link::wan(20, 5), 150 * MS);
+    net.run_until(t0 + 3600 * SECOND, |n| n.all_finished());
+    insta::assert_snapshot!(transcript(&net, t0));
+}
+
+#[test]
+fn session_a_cut_link_pauses_and_the_player_comes_back() {
+    let mut net = SimNet::new(ServerConfig { lives: 3, ..fast_config(3) }, 21);
+    let t0 = net.now;
+    bots(&mut net, 3, Link::wan(50, 20), 0);
+    net.run_until(t0 + 5 * SECOND, |_| false);
+    net.clients[2].cut = true;
+    net.run_until(t0 + 8 * SECOND, |_| false);
+    net.clients[2].cut = false;
+    net.run_until(t0 + 3600 * SECOND, |n| n.all_finished());
+    assert!(net.all_finished());
+    assert!(net.clients.iter().all(|c| c.core.pauses() == 1));
+    insta::assert_snapshot!(transcript(&net, t0));
+}
+
+#[test]
+fn session_a_player_leaves_the_lobby_and_another_takes_the_seat() {
+    let mut net = SimNet::new(fast_config(2), 41);
+    let t0 = net.now;
+    net.add_client(
+        SimNet::player("Ada", 2),
+        Some(Bot::new(PlayerId::ALL[0], 800, 1)),
+        Link::LAN,
+        0,
+    );
+    // Bob joins but leaves after 100 ms, before his clock is synced enough to be ready.
+    net.add_client(SimNet::player("Bob", 2), None, Link::LAN, 20 * MS);
+    net.run_until(t0 + 120 * MS, |_| false);
+    net.clients[1].core.leave();
+    net.flush();
+    net.run_until(t0 + 2 * SECOND, |_| false);
+    net.add_client(SimNet::player("Cy", 2), Some(Bot::new(PlayerId::ALL[0], 800, 3)), Link::LAN, 0);
+    net.run_until(t0 + 3600 * SECOND, |n| {
+        n.clients[0].core.is_finished() && n.clients[2].core.is_finished()
+    });
+    assert_eq!(net.clients[2].core.match_id(), net.clients[0].core.match_id());
+    insta::assert_snapshot!(transcript(&net, t0));
+}
+
+#[test]
+fn session_after_the_grace_period_the_silent_side_is_a_wall() {
+    let mut net = SimNet::new(ServerConfig { lives: 3, grace: 4 * SECOND, ..fast_config(3) }, 51);
+    let t0 = net.now;
+    bots(&mut net, 3, Link::wan(30, 10), 0);
+    net.run_until(t0 + 5 * SECOND, |_| false);
+    net.clients[1].dead = true;
+    net.run_until(t0 + 3600 * SECOND, |n| n.all_finished());
+    let over: Vec<_> =
+        net.clients.iter().filter(|c| !c.dead).map(|c| c.core.phase().clone()).collect();
+    assert!(over.iter().all(|p| matches!(p, ClientPhase::Over { .. })));
+    insta::assert_snapshot!(transcript(&net, t0));
+}
