@@ -39,6 +39,13 @@ const CLOCK_SAMPLES_FOR_READY: usize = 3;
 /// Most predicted ticks simulated in one call; further behind, the prediction restarts
 /// from the confirmed state.
 const MAX_STEPS_PER_CALL: u32 = 60;
+/// The least margin kept between an own input's arrival and the server's tick for it (µs),
+/// on top of half the round trip: timers on both ends wake up to a millisecond late.
+const MIN_CUSHION: u64 = 1_500;
+/// The margin a new match starts with (µs), before the acks have said anything.
+const START_CUSHION: u64 = 4_000;
+/// The most the prediction runs ahead of the server (µs).
+const MAX_LEAD: u64 = 2 * SECOND;
 /// Confirmed states kept for interpolating the other paddles.
 const HISTORY: usize = 8;
 /// Ticks buffered while waiting for a missing one.
@@ -286,7 +293,9 @@ pub struct ClientCore {
     intent: Intent,
     acked: Option<u32>,
     first_input: Option<u32>,
-    lead: u32,
+    /// Margin over half the round trip by which own inputs should reach the server before
+    /// their tick (µs); see [`ClientCore::lead`].
+    cushion: u64,
     ack_window_min: i64,
     ack_window_len: u32,
     needs_rewind: bool,
@@ -343,7 +352,7 @@ impl ClientCore {
             intent: Intent::Stop,
             acked: None,
             first_input: None,
-            lead: 3,
+            cushion: START_CUSHION,
             ack_window_min: i64::MAX,
             ack_window_len: 0,
             needs_rewind: false,
@@ -438,9 +447,12 @@ impl ClientCore {
         self.clock.offset()
     }
 
-    /// How many ticks the prediction runs ahead of the server.
-    pub fn lead(&self) -> u32 {
-        self.lead
+    /// How far ahead of the server the prediction runs (µs): tick `n` is predicted, and its
+    /// own input sent, this long before the server simulates it. Half the round trip plus a
+    /// cushion that the acks adapt, so that inputs arrive just in time: any more is latency
+    /// every other player sees.
+    pub fn lead(&self) -> u64 {
+        (self.clock.rtt() / 2).saturating_add(self.cushion).min(MAX_LEAD)
     }
 
     /// Converts a server time to local time.
@@ -503,11 +515,10 @@ impl ClientCore {
             return Some(self.clock.to_local(anchor_time));
         }
         let next = self.predicted.map_or(anchor_tick, |p| p.tick + 1);
-        // Tick `next` is predicted `lead` ticks before the server simulates it.
-        let server_tick = i64::from(next) - i64::from(self.lead);
-        let ticks = (server_tick - i64::from(anchor_tick)).max(0) as u64;
-        let at = anchor_time + rules.config.ticks_to_micros(ticks);
-        Some(self.clock.to_local(at))
+        // Tick `next` is predicted `lead` before the server simulates it.
+        let ticks = u64::from(next.saturating_sub(anchor_tick));
+        let at = (anchor_time + rules.config.ticks_to_micros(ticks)).saturating_sub(self.lead());
+        Some(self.clock.to_local(at.max(anchor_time)))
     }
 
     // ---- sending ----
@@ -1061,11 +1072,10 @@ impl ClientCore {
         self.advance_prediction(now);
     }
 
-    /// The last tick the server has simulated by local time `now`, by the anchor.
-    fn server_tick_at(&self, now: u64) -> Option<u32> {
+    /// The last tick the server has simulated by server time `server_now`, by the anchor.
+    fn server_tick_at_server_time(&self, server_now: u64) -> Option<u32> {
         let (anchor_tick, anchor_time) = self.anchor?;
         let rules = self.rules.as_ref()?;
-        let server_now = self.clock.to_server(now);
         if server_now < anchor_time {
             return Some(anchor_tick.saturating_sub(1));
         }
@@ -1080,11 +1090,12 @@ impl ClientCore {
         if !active {
             return;
         }
-        let Some(server_tick) = self.server_tick_at(now) else { return };
         let (Some(conf), Some(mut pred)) = (self.confirmed, self.predicted) else { return };
         self.go();
         self.adapt_lead();
-        let target = server_tick.saturating_add(self.lead);
+        // Every tick the server will have simulated `lead` from now.
+        let ahead = self.clock.to_server(now).saturating_add(self.lead());
+        let Some(target) = self.server_tick_at_server_time(ahead) else { return };
         if pred.tick < conf.tick || target.saturating_sub(pred.tick) > MAX_STEPS_PER_CALL {
             pred = conf;
         }
@@ -1118,8 +1129,10 @@ impl ClientCore {
         }
     }
 
-    /// Keeps own inputs arriving a couple of ticks before the server needs them: the acks
-    /// say how far ahead of its tick the server holds them.
+    /// Keeps own inputs arriving just before the server needs them. The acks say which of
+    /// them the server held at each tick: one missing (it arrived late and was applied a
+    /// tick late) doubles the cushion at once; a whole window on time shrinks it slowly,
+    /// and a window with a tick or more to spare faster.
     fn adapt_lead(&mut self) {
         self.ack_window_len += 1;
         if self.ack_window_len < 30 {
@@ -1131,10 +1144,11 @@ impl ClientCore {
         if min == i64::MAX {
             return;
         }
-        if min < 1 {
-            self.lead = (self.lead + 1).min(120);
-        } else if min > 3 {
-            self.lead = self.lead.saturating_sub(1).max(1);
+        if min < 0 {
+            self.cushion = self.cushion.saturating_mul(2).clamp(MIN_CUSHION, MAX_LEAD);
+        } else {
+            let shrink = if min > 1 { self.cushion / 4 } else { self.cushion / 8 };
+            self.cushion = self.cushion.saturating_sub(shrink).max(MIN_CUSHION);
         }
     }
 

@@ -335,8 +335,11 @@ fn client_predicted_ball(world: &World) -> Option<pong_domain::sim::Ball> {
     world.resource::<PongClient>().core().predicted().map(|s| s.ball)
 }
 
+/// How many ticks the client's prediction runs ahead of the server (rounded up).
 fn client_lead(world: &World) -> u32 {
-    world.resource::<PongClient>().core().lead()
+    let core = world.resource::<PongClient>().core();
+    let hz = core.rules().map_or(60, |r| u64::from(r.config.tick_hz));
+    u32::try_from((core.lead() * hz).div_ceil(1_000_000)).unwrap_or(u32::MAX)
 }
 
 #[test]

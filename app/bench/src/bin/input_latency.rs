@@ -90,8 +90,8 @@ struct Pair {
     pending: [Option<Pending>; 4],
     samples: Samples,
     missed: u64,
-    /// (lead in ticks, round trip) of each member, last seen.
-    lead_rtt: Vec<(u32, Duration)>,
+    /// (prediction lead, round trip) of each member, last seen.
+    lead_rtt: Vec<(Duration, Duration)>,
 }
 
 struct Flipper {
@@ -186,7 +186,7 @@ async fn pair_loop(
                 pair.lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .lead_rtt
-                    .push((core.lead(), Duration::from_micros(core.rtt())));
+                    .push((Duration::from_micros(core.lead()), Duration::from_micros(core.rtt())));
                 anyhow::Ok(())
             }));
         }
@@ -200,7 +200,7 @@ async fn pair_loop(
     Ok(())
 }
 
-async fn measure(kind: Kind, args: &Args) -> Result<(Samples, u64, Vec<(u32, Duration)>)> {
+async fn measure(kind: Kind, args: &Args) -> Result<(Samples, u64, Vec<(Duration, Duration)>)> {
     let ep = transports::open(kind, &args.amqp_url).await?;
     let config = ServerConfig {
         default_players: 2,
@@ -259,7 +259,7 @@ async fn main() -> Result<()> {
         args.tick_hz, args.matches, args.seconds
     );
     println!(
-        "| transport | flips seen | missed | p50 ms | p99 ms | max ms | p50 ticks | p99 ticks | lead (ticks) | client rtt ms |"
+        "| transport | flips seen | missed | p50 ms | p99 ms | max ms | p50 ticks | p99 ticks | lead ms | client rtt ms |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let tick = Duration::from_secs_f64(1.0 / f64::from(args.tick_hz.max(1)));
@@ -274,14 +274,14 @@ async fn main() -> Result<()> {
         match measure(kind, &args).await {
             Ok((samples, missed, lead_rtt)) => {
                 let s = samples.summary();
-                let leads: Vec<u32> = lead_rtt.iter().map(|(l, _)| *l).collect();
+                let leads: Vec<Duration> = lead_rtt.iter().map(|(l, _)| *l).collect();
                 let (lo, hi) = (
-                    leads.iter().min().copied().unwrap_or(0),
-                    leads.iter().max().copied().unwrap_or(0),
+                    ms(leads.iter().min().copied().unwrap_or_default()),
+                    ms(leads.iter().max().copied().unwrap_or_default()),
                 );
                 let rtt = lead_rtt.iter().map(|(_, r)| *r).max().unwrap_or_default();
                 println!(
-                    "| {} | {} | {missed} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {lo}–{hi} | ≤ {:.2} |",
+                    "| {} | {} | {missed} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {lo:.1}–{hi:.1} | ≤ {:.2} |",
                     kind.name(),
                     s.n,
                     ms(s.p50),
