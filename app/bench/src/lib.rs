@@ -10,6 +10,8 @@
 //! - `loadtest`: many matches at once against one in-process server (over any transport):
 //!   ticks per second achieved, tick duration, snapshot delay, CPU per match, memory per
 //!   connection; `--sweep` runs one process per match count and prints the table.
+//! - `alloc_profile`: where the whole server thread allocates per tick in steady state, by
+//!   layer (transport, driver, core), over the memory transport.
 //! - `step_cost`: a fixed number of 4-player simulation steps, to be counted under
 //!   callgrind.
 //!

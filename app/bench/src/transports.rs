@@ -11,9 +11,37 @@ use pong_ports::{Connector, ServerTransport};
 /// The RabbitMQ broker used when neither `--amqp-url` nor `PONG_AMQP_URL` names one.
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
-/// The broker named by `PONG_AMQP_URL`, or the local default.
-pub fn amqp_url_from_env() -> String {
-    std::env::var("PONG_AMQP_URL").unwrap_or_else(|_| DEFAULT_AMQP_URL.to_owned())
+/// The broker option of every tool that can use RabbitMQ.
+#[derive(clap::Args, Clone, Debug)]
+pub struct AmqpArgs {
+    /// The RabbitMQ broker for the amqp transport.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PONG_AMQP_URL",
+        hide_env_values = true,
+        default_value = DEFAULT_AMQP_URL
+    )]
+    pub amqp_url: String,
+}
+
+/// The transports a tool measures, and the broker for RabbitMQ.
+#[derive(clap::Args, Clone, Debug)]
+pub struct KindsArgs {
+    /// The transports to measure, comma-separated, from memory, ws, amqp, zmq (reported in
+    /// that order). One not compiled in is listed as such.
+    #[arg(
+        long,
+        value_name = "KINDS",
+        value_delimiter = ',',
+        default_value = "memory,ws,amqp,zmq",
+        value_parser = Kind::parse,
+        action = clap::ArgAction::Set
+    )]
+    pub only: Vec<Kind>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub amqp: AmqpArgs,
 }
 
 /// One transport.
@@ -43,7 +71,8 @@ impl Kind {
         }
     }
 
-    /// Parses a short name.
+    /// Parses a short name (the tools' command-line value parser for transports; a list
+    /// such as `--only memory,ws` is split on commas by clap and each name parsed here).
     ///
     /// # Errors
     /// An unknown name.
@@ -52,14 +81,6 @@ impl Kind {
             Some(k) => Ok(k),
             None => bail!("unknown transport {s:?} (memory, ws, amqp, zmq)"),
         }
-    }
-
-    /// Parses a comma-separated list of short names.
-    ///
-    /// # Errors
-    /// An unknown name.
-    pub fn parse_list(s: &str) -> Result<Vec<Kind>> {
-        s.split(',').filter(|p| !p.is_empty()).map(Kind::parse).collect()
     }
 
     /// True if this binary was built with the transport (memory always is).

@@ -30,8 +30,9 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use allocation_counter::{AllocationInfo, measure, opt_out};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use async_trait::async_trait;
+use clap::Parser;
 use pong_bench::load::{ClientStats, LightOptions, Observer, run_light};
 use pong_domain::server::{ServerConfig, ServerCore};
 use pong_ports::{Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError};
@@ -163,18 +164,28 @@ fn tick_kind() -> u8 {
     buf.get(1).copied().unwrap_or(u8::MAX)
 }
 
+#[derive(Debug, Parser)]
+#[command(
+    name = "alloc_profile",
+    about = "Where the whole server allocates per tick in steady state, by layer: the real \
+             server loop over the memory transport, with running 4-player matches of light \
+             load clients, all on one thread",
+    after_help = "Output: a Markdown table on stdout: allocations in the window, per grid tick \
+                  and per match-tick, for the transport's recv, the transport's publish/send, \
+                  and the rest (core, driver and runtime).",
+    args_override_self = true
+)]
+struct Args {
+    /// Running 4-player matches, each filled by 4 light load clients.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    matches: usize,
+    /// Seconds counted, once every match runs (and 2 s more have passed).
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    seconds: u64,
+}
+
 fn main() -> Result<()> {
-    let mut matches = 100usize;
-    let mut seconds = 5u64;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--matches" => matches = value()?.parse()?,
-            "--seconds" => seconds = value()?.parse()?,
-            other => bail!("unknown option {other}"),
-        }
-    }
+    let Args { matches, seconds } = Args::parse();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let hub = MemoryHub::new(MemoryOptions::default());
     let counts = Arc::new(Counts::default());

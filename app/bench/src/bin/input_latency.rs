@@ -29,7 +29,9 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use clap::Parser;
+use clap::builder::RangedU64ValueParser;
 use pong_bench::stats::{Samples, ms};
 use pong_bench::transports::{self, Kind};
 use pong_domain::client::{ClientConfig, ClientCore, ClientPhase};
@@ -41,40 +43,47 @@ use pong_runtime::client::{ConnectPolicy, Controller};
 /// Flips every this many predicted ticks.
 const PERIOD: u32 = 12;
 
+#[derive(Debug, Parser)]
+#[command(
+    name = "input_latency",
+    about = "Input-to-remote latency per transport: from a bot flipping its paddle to another \
+             member's confirmed state showing the move",
+    after_help = "Output: a Markdown table on stdout (ms, and in ticks), with each client's \
+                  prediction lead and round trip at the end of its last match. A transport \
+                  that cannot be opened (e.g. no RabbitMQ broker) is reported as skipped.",
+    args_override_self = true
+)]
 struct Args {
+    /// How long each transport is measured, in seconds; every pair plays one match after
+    /// another until then.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     seconds: u64,
+    /// 2-player matches played at once (two full clients each, against one in-process
+    /// server).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 4,
+        value_parser = RangedU64ValueParser::<usize>::from(1..)
+    )]
     matches: usize,
+    #[command(flatten)]
+    transports: transports::KindsArgs,
+    /// The server's tick rate, in ticks per second (Hz); the bot flips every 12 ticks.
+    #[arg(
+        long,
+        value_name = "HZ",
+        default_value_t = pong_domain::rules::DEFAULT_TICK_HZ,
+        value_parser = clap::value_parser!(u16).range(
+            i64::from(pong_domain::rules::MIN_TICK_HZ)..=i64::from(pong_domain::rules::MAX_TICK_HZ)
+        )
+    )]
     tick_hz: u16,
-    only: Vec<Kind>,
-    amqp_url: String,
-}
-
-fn parse_args() -> Result<Args> {
-    let mut args = Args {
-        seconds: 30,
-        matches: 4,
-        tick_hz: pong_domain::rules::DEFAULT_TICK_HZ,
-        only: Kind::ALL.to_vec(),
-        amqp_url: transports::amqp_url_from_env(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--seconds" => args.seconds = value()?.parse().context("--seconds")?,
-            "--matches" => args.matches = value()?.parse().context("--matches")?,
-            "--only" => args.only = Kind::parse_list(&value()?)?,
-            "--amqp-url" => args.amqp_url = value()?,
-            "--tick-hz" => args.tick_hz = value()?.parse().context("--tick-hz")?,
-            other => bail!(
-                "unknown option {other} (see the doc comment of app/bench/src/bin/input_latency.rs)"
-            ),
-        }
-    }
-    if args.seconds == 0 || args.matches == 0 {
-        bail!("--seconds and --matches must be positive");
-    }
-    Ok(args)
 }
 
 /// A flip made and not yet seen by the other member.
@@ -201,7 +210,7 @@ async fn pair_loop(
 }
 
 async fn measure(kind: Kind, args: &Args) -> Result<(Samples, u64, Vec<(Duration, Duration)>)> {
-    let ep = transports::open(kind, &args.amqp_url).await?;
+    let ep = transports::open(kind, &args.transports.amqp.amqp_url).await?;
     let config = ServerConfig {
         default_players: 2,
         lives: pong_domain::rules::MAX_LIVES,
@@ -250,7 +259,7 @@ async fn measure(kind: Kind, args: &Args) -> Result<(Samples, u64, Vec<(Duration
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     pong_bench::init_logs();
-    let args = parse_args()?;
+    let args = Args::parse();
     let load = pong_bench::procstat::load_average().unwrap_or(f64::NAN);
     println!(
         "input to remote at {} Hz: a bot flips its paddle every {PERIOD} ticks; time until the \
@@ -264,7 +273,7 @@ async fn main() -> Result<()> {
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let tick = Duration::from_secs_f64(1.0 / f64::from(args.tick_hz.max(1)));
     for kind in Kind::ALL {
-        if !args.only.contains(&kind) {
+        if !args.transports.only.contains(&kind) {
             continue;
         }
         if !kind.compiled_in() {

@@ -31,6 +31,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
+use clap::builder::RangedU64ValueParser;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use pong_bench::raw::RawEcho;
 use pong_bench::session::Session;
 use pong_bench::stats::{Samples, Summary, us};
@@ -44,35 +47,51 @@ const WARMUP: usize = 500;
 /// No single round trip may take longer than this (a stuck transport ends the run).
 const STEP_LIMIT: Duration = Duration::from_secs(10);
 
+#[derive(Debug, Parser)]
+#[command(
+    name = "rtt",
+    about = "Round-trip latency of one small frame on loopback, per transport: the bare library, \
+             the adapter echoing, and the adapter carrying a signed Ping to a real server core",
+    after_help = "Output: a Markdown table on stdout (µs), with each path's ratio to the bare \
+                  library at p50 and p99. A transport that cannot be opened (e.g. no RabbitMQ \
+                  broker) is reported as skipped.",
+    args_override_self = true
+)]
 struct Args {
+    /// Timed round trips per path, split evenly over the rounds; each path first makes 500
+    /// untimed ones.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10_000,
+        value_parser = RangedU64ValueParser::<usize>::from(1..)
+    )]
     frames: usize,
+    /// Interleaved rounds: the paths of a transport take turns measuring a slice of the
+    /// frames, this many times, so that a change in the machine's load hits them alike (at
+    /// most --frames).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10,
+        value_parser = RangedU64ValueParser::<usize>::from(1..)
+    )]
     rounds: usize,
-    only: Vec<Kind>,
-    amqp_url: String,
+    #[command(flatten)]
+    transports: transports::KindsArgs,
 }
 
-fn parse_args() -> Result<Args> {
-    let mut args = Args {
-        frames: 10_000,
-        rounds: 10,
-        only: Kind::ALL.to_vec(),
-        amqp_url: transports::amqp_url_from_env(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--frames" => args.frames = value()?.parse().context("--frames")?,
-            "--rounds" => args.rounds = value()?.parse().context("--rounds")?,
-            "--only" => args.only = Kind::parse_list(&value()?)?,
-            "--amqp-url" => args.amqp_url = value()?,
-            other => {
-                bail!("unknown option {other} (see the doc comment of app/bench/src/bin/rtt.rs)")
-            }
-        }
-    }
-    if args.frames == 0 || args.rounds == 0 || args.frames < args.rounds {
-        bail!("--frames and --rounds must be positive, with at least one frame per round");
+/// The command line, checked: clap checks each option, this what they must satisfy together.
+fn parse_args() -> Result<Args, clap::Error> {
+    let args = Args::parse();
+    if args.frames < args.rounds {
+        return Err(Args::command().error(
+            ErrorKind::ArgumentConflict,
+            format!(
+                "--frames {} is less than --rounds {}: every round needs at least one frame",
+                args.frames, args.rounds
+            ),
+        ));
     }
     Ok(args)
 }
@@ -258,7 +277,7 @@ struct Row {
 
 /// Measures every path of one transport in interleaved rounds.
 async fn measure(kind: Kind, args: &Args) -> Result<Vec<Row>> {
-    let url = args.amqp_url.as_str();
+    let url = args.transports.amqp.amqp_url.as_str();
     // The frame length of the signed Ping, so every path carries as many bytes.
     let mut core_path =
         AdapterCore::open(transports::open(kind, url).await?).await.context("adapter + core")?;
@@ -335,7 +354,7 @@ fn print_rows(kind: Kind, rows: &[Row]) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     pong_bench::init_logs();
-    let args = parse_args()?;
+    let args = parse_args().unwrap_or_else(|e| e.exit());
     let load = pong_bench::procstat::load_average().unwrap_or(f64::NAN);
     println!(
         "round trip on loopback, one frame at a time ({WARMUP} untimed per path, then {} timed \
@@ -347,7 +366,7 @@ async fn main() -> Result<()> {
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for kind in Kind::ALL {
-        if !args.only.contains(&kind) {
+        if !args.transports.only.contains(&kind) {
             continue;
         }
         if !kind.compiled_in() {

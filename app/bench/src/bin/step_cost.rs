@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo build --release -p pong-bench --bin step_cost
+//! target/release/step_cost [N]    # N steps, default 100000
 //! scripts/step-cost.sh            # valgrind --tool=callgrind + callgrind_annotate
 //! ```
 //!
@@ -15,15 +16,28 @@
 
 use std::hint::black_box;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use clap::Parser;
 use pong_domain::bot::Bot;
 use pong_domain::{Ball, MatchConfig, MatchState, Rules, TickInput};
 
+#[derive(Debug, Parser)]
+#[command(
+    name = "step_cost",
+    about = "Runs N simulation steps of a 4-player match in mid-rally, and the state hash after \
+             each, for callgrind to count the instructions of one step (see \
+             scripts/step-cost.sh)",
+    after_help = "Output: one line on stdout with the number of steps and a checksum of the \
+                  hashes."
+)]
+struct Args {
+    /// Simulation steps to run (each one also hashes the state).
+    #[arg(value_name = "N", default_value_t = 100_000)]
+    steps: u64,
+}
+
 fn main() -> Result<()> {
-    let steps: u64 = match std::env::args().nth(1) {
-        Some(n) => n.parse().context("the number of steps")?,
-        None => 100_000,
-    };
+    let Args { steps } = Args::parse();
     // The workload of the criterion bench: steps in mid-rally (ball in flight), each from
     // a recorded state of a match four skilled bots play.
     let rules = Rules::new(MatchConfig::new(4, 15, 60, 5)?);
