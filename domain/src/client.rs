@@ -296,6 +296,13 @@ pub struct ClientCore {
     /// Margin over half the round trip by which own inputs should reach the server before
     /// their tick (µs); see [`ClientCore::lead`].
     cushion: u64,
+    /// The intent changed since the last predicted step: revise that step's input if it
+    /// can still reach the server in time.
+    revise: bool,
+    /// The last predicted tick a revision was tried for: at most one try per tick, so that
+    /// a controller that decides from the revised prediction cannot flip it back and forth,
+    /// nor keep the driver waking at once.
+    revised_tick: u32,
     ack_window_min: i64,
     ack_window_len: u32,
     needs_rewind: bool,
@@ -309,6 +316,7 @@ pub struct ClientCore {
     log: Vec<(u32, Event)>,
     pauses: u32,
     desyncs: u32,
+    revisions: u64,
     bad_frames: u64,
 }
 
@@ -353,6 +361,8 @@ impl ClientCore {
             acked: None,
             first_input: None,
             cushion: START_CUSHION,
+            revise: false,
+            revised_tick: 0,
             ack_window_min: i64::MAX,
             ack_window_len: 0,
             needs_rewind: false,
@@ -365,6 +375,7 @@ impl ClientCore {
             log: Vec::new(),
             pauses: 0,
             desyncs: 0,
+            revisions: 0,
             bad_frames: 0,
         }
     }
@@ -432,6 +443,12 @@ impl ClientCore {
         self.desyncs
     }
 
+    /// Own inputs revised after they were sent because the intent changed in time (late
+    /// binding, see [`ClientCore::set_intent`]).
+    pub fn revisions(&self) -> u64 {
+        self.revisions
+    }
+
     /// Frames from the server that did not decode.
     pub fn bad_frames(&self) -> u64 {
         self.bad_frames
@@ -496,6 +513,10 @@ impl ClientCore {
         }
         if let Some(next) = self.next_tick_time() {
             t = t.min(next);
+        }
+        if self.revise {
+            // Due at once: the revision is worth something only while it can still arrive.
+            t = 0;
         }
         Some(t)
     }
@@ -616,8 +637,20 @@ impl ClientCore {
         self.phase = ClientPhase::Left;
     }
 
-    /// The player's control changed.
+    /// The player's control changed. The new intent applies from the next predicted tick;
+    /// if the last predicted one can still reach the server before the server simulates it,
+    /// its input is revised too (late binding), at the next [`handle_timeout`], which
+    /// [`poll_timeout`] then asks for at once.
+    ///
+    /// [`handle_timeout`]: ClientCore::handle_timeout
+    /// [`poll_timeout`]: ClientCore::poll_timeout
     pub fn set_intent(&mut self, intent: Intent) {
+        if intent != self.intent
+            && matches!(self.phase, ClientPhase::Playing)
+            && self.predicted.is_some_and(|p| p.tick != self.revised_tick)
+        {
+            self.revise = true;
+        }
         self.intent = intent;
     }
 
@@ -1028,6 +1061,7 @@ impl ClientCore {
         if self.is_finished() || !self.connected {
             return;
         }
+        self.revise_last_input(now);
         if now.saturating_sub(self.last_heard) >= self.config.server_timeout {
             self.connected = false;
             self.subscribed = None;
@@ -1081,6 +1115,53 @@ impl ClientCore {
         }
         let k = rules.config.micros_to_ticks(server_now - anchor_time);
         Some(anchor_tick.saturating_add(u32::try_from(k).unwrap_or(u32::MAX)))
+    }
+
+    /// Late binding: the intent changed after the last predicted tick took the old one. While
+    /// the server has not simulated that tick and a resent input can still reach it in time
+    /// (half the round trip plus half the least cushion before the tick's server time), the
+    /// tick's own input is changed, the prediction rebuilt with it, and the input resent.
+    /// Without this a change waits for the next tick: a whole tick more before the other
+    /// players see it.
+    fn revise_last_input(&mut self, now: u64) {
+        if !std::mem::take(&mut self.revise) {
+            return;
+        }
+        let Some(pred) = self.predicted else { return };
+        let n = pred.tick;
+        // One try per predicted tick, whatever its outcome: `set_intent` asks for an
+        // immediate wake only for a tick not yet tried, so a controller that keeps changing
+        // its mind cannot keep the driver waking at once (and starve its reads).
+        if n == self.revised_tick {
+            return;
+        }
+        self.revised_tick = n;
+        let (Some(conf), Some((anchor_tick, anchor_time)), Some(rules)) =
+            (self.confirmed, self.anchor, self.rules.as_ref())
+        else {
+            return;
+        };
+        let slot = n as usize % RING;
+        // Only while playing, and only an input the server has not acknowledged (the resend
+        // starts after the ack) for a tick not confirmed yet.
+        if !matches!(self.phase, ClientPhase::Playing)
+            || n <= conf.tick
+            || n < anchor_tick
+            || self.acked.is_some_and(|a| a >= n)
+            || self.own_inputs[slot].0 != n
+            || self.own_inputs[slot].1 == self.intent
+        {
+            return;
+        }
+        let due = anchor_time + rules.config.ticks_to_micros(u64::from(n - anchor_tick));
+        let arrives = self.clock.to_server(now) + self.clock.rtt() / 2 + MIN_CUSHION / 2;
+        if arrives >= due {
+            return;
+        }
+        self.own_inputs[slot].1 = self.intent;
+        self.rewind();
+        self.revisions += 1;
+        self.input_dirty = true;
     }
 
     fn advance_prediction(&mut self, now: u64) {

@@ -147,10 +147,11 @@ pub async fn play(
             continue;
         }
         let deadline = core.poll_timeout().map(|t| clock.instant_at(t));
+        // Frames before the timer: a timeout that is already due runs just below anyway,
+        // and a core that keeps a timeout due must not keep the link from being read.
         tokio::select! {
             biased;
             () = &mut cancel => core.leave(),
-            () = sleep_until(deadline) => core.handle_timeout(clock.now()),
             frame = l.recv() => match frame {
                 Ok(frame) => {
                     let before = core.confirmed().map(|s| s.tick);
@@ -168,6 +169,7 @@ pub async fn play(
                     core.handle_disconnected(clock.now());
                 }
             },
+            () = sleep_until(deadline) => core.handle_timeout(clock.now()),
         }
         if core.poll_timeout().is_some_and(|t| t <= clock.now()) {
             core.handle_timeout(clock.now());

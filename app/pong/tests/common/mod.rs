@@ -5,7 +5,9 @@
 //!
 //! Every wait is bounded; a test that times out prints the tail of each process's log. The
 //! processes log at `info` to stderr (captured here, line by line, with the time each line
-//! arrived); stdout carries only the bots' `--json` lines.
+//! arrived); stdout carries only the bots' `--json` lines. To dig into a failure, set
+//! `PONG_E2E_LOG` (the processes' `RUST_LOG`, e.g. `debug`) and `PONG_E2E_TAIL` (how many
+//! log lines a timeout prints, 40 by default).
 #![allow(dead_code, clippy::print_stderr, unreachable_pub)]
 
 use std::collections::BTreeSet;
@@ -98,7 +100,10 @@ impl Proc {
         let mut child = Command::new(PONG)
             .args(&args)
             // lapin logs every returned message at WARN; they are normal here.
-            .env("RUST_LOG", "info,lapin=error")
+            .env(
+                "RUST_LOG",
+                std::env::var("PONG_E2E_LOG").unwrap_or_else(|_| "info,lapin=error".to_owned()),
+            )
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -160,14 +165,21 @@ impl Proc {
                 panic!(
                     "[{}] exited ({status}) before logging {needle:?}\n{}",
                     self.name,
-                    self.tail(40)
+                    self.tail(
+                        std::env::var("PONG_E2E_TAIL")
+                            .ok()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(40)
+                    )
                 );
             }
             assert!(
                 start.elapsed() < limit,
                 "[{}] logged no {needle:?} within {limit:?}\n{}",
                 self.name,
-                self.tail(40)
+                self.tail(
+                    std::env::var("PONG_E2E_TAIL").ok().and_then(|v| v.parse().ok()).unwrap_or(40)
+                )
             );
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -199,7 +211,9 @@ impl Proc {
                 Instant::now() < deadline,
                 "[{}] still running at its deadline\n{}",
                 self.name,
-                self.tail(40)
+                self.tail(
+                    std::env::var("PONG_E2E_TAIL").ok().and_then(|v| v.parse().ok()).unwrap_or(40)
+                )
             );
             std::thread::sleep(Duration::from_millis(20));
         }
