@@ -16,6 +16,8 @@ mod play;
 mod replay;
 mod server;
 mod transports;
+// The playback host of `pong replay --watch`, which needs the game window.
+#[cfg(feature = "gui")]
 mod watch;
 
 use std::process::ExitCode;

@@ -36,6 +36,8 @@ fn missing(kind: TransportKind, feature: &str) -> anyhow::Error {
 }
 
 /// TLS material for a `wss://` server.
+// Without the `tls` feature a server given TLS material refuses to start, unread.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub(crate) struct ServerTls {
     pub(crate) cert: PathBuf,
     pub(crate) key: PathBuf,
