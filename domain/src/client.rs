@@ -527,7 +527,6 @@ impl ClientCore {
             return None;
         }
         let (anchor_tick, anchor_time) = self.anchor?;
-        let rules = self.rules.as_ref()?;
         if self.predicted.is_some_and(|p| p.is_over()) {
             return None;
         }
@@ -537,9 +536,17 @@ impl ClientCore {
         }
         let next = self.predicted.map_or(anchor_tick, |p| p.tick + 1);
         // Tick `next` is predicted `lead` before the server simulates it.
-        let ticks = u64::from(next.saturating_sub(anchor_tick));
-        let at = (anchor_time + rules.config.ticks_to_micros(ticks)).saturating_sub(self.lead());
+        let at = self.tick_server_time(next)?.saturating_sub(self.lead());
         Some(self.clock.to_local(at.max(anchor_time)))
+    }
+
+    /// Server time at which the server simulates `tick`, by the anchor (the anchor's time
+    /// for a tick before it).
+    fn tick_server_time(&self, tick: u32) -> Option<u64> {
+        let (anchor_tick, anchor_time) = self.anchor?;
+        let rules = self.rules.as_ref()?;
+        let ticks = u64::from(tick.saturating_sub(anchor_tick));
+        Some(anchor_time.saturating_add(rules.config.ticks_to_micros(ticks)))
     }
 
     // ---- sending ----
@@ -1136,8 +1143,8 @@ impl ClientCore {
             return;
         }
         self.revised_tick = n;
-        let (Some(conf), Some((anchor_tick, anchor_time)), Some(rules)) =
-            (self.confirmed, self.anchor, self.rules.as_ref())
+        let (Some(conf), Some((anchor_tick, _)), Some(due)) =
+            (self.confirmed, self.anchor, self.tick_server_time(n))
         else {
             return;
         };
@@ -1153,7 +1160,6 @@ impl ClientCore {
         {
             return;
         }
-        let due = anchor_time + rules.config.ticks_to_micros(u64::from(n - anchor_tick));
         let arrives = self.clock.to_server(now) + self.clock.rtt() / 2 + MIN_CUSHION / 2;
         if arrives >= due {
             return;
