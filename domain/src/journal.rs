@@ -4,7 +4,8 @@
 //! at every tick: [`MatchState::step`] is deterministic, so those alone give back every
 //! state bit for bit. The journal also keeps who sat where (with the session token, so that
 //! a restarted server can check the players' signatures), the phase changes and the
-//! result. [`Record::from_event`] turns the server's [`ServerEvent`]s into records.
+//! result. The server reports each record as it happens
+//! ([`crate::server::ServerEvent::Match`]).
 //!
 //! From a match's records, in order:
 //! - [`verify`] re-runs the match and checks every recorded hash and the final standings;
@@ -17,10 +18,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::proto::{MatchId, MatchOver, Name, RoomName, SessionId, Standing, StateHash, Token};
+use crate::proto::{MatchId, MatchOver, Name, RoomName, SessionId, Token};
 use crate::rules::{ConfigError, MatchConfig, PlayerId, Rules};
-use crate::server::ServerEvent;
-use crate::sim::{Event, MatchState, OutReason, StepEvents, TickInput};
+use crate::sim::{MatchState, TickInput};
+use crate::standings::{Placing, note_placings, result_of};
 
 /// One entry of a match's journal.
 ///
@@ -102,60 +103,6 @@ pub enum Record {
         /// The phase count it went on with.
         epoch: u32,
     },
-}
-
-impl Record {
-    /// The match and the record a server event is journaled as; `None` for events that are
-    /// not about a match (refused frames, dropped links, overruns).
-    pub fn from_event(e: &ServerEvent) -> Option<(MatchId, Record)> {
-        let r = match e {
-            ServerEvent::MatchCreated { match_id, config, room } => {
-                (*match_id, Record::Created { config: *config, room: room.clone() })
-            }
-            ServerEvent::PlayerJoined { match_id, player, name, session, token } => (
-                *match_id,
-                Record::Joined {
-                    player: *player,
-                    name: name.clone(),
-                    session: *session,
-                    token: *token,
-                },
-            ),
-            ServerEvent::PlayerLeft { match_id, player } => {
-                (*match_id, Record::Left { player: *player })
-            }
-            ServerEvent::CountdownStarted { match_id, .. } => (*match_id, Record::CountdownStarted),
-            ServerEvent::CountdownCancelled { match_id } => (*match_id, Record::CountdownCancelled),
-            ServerEvent::MatchStarted { match_id } => (*match_id, Record::Started),
-            ServerEvent::Tick { match_id, tick, input, hash } => {
-                (*match_id, Record::Tick { tick: *tick, input: *input, hash: *hash })
-            }
-            ServerEvent::PlayerLost { match_id, player } => {
-                (*match_id, Record::Lost { player: *player })
-            }
-            ServerEvent::PlayerBack { match_id, player } => {
-                (*match_id, Record::Back { player: *player })
-            }
-            ServerEvent::Paused { match_id, tick } => (*match_id, Record::Paused { tick: *tick }),
-            ServerEvent::Resuming { match_id, .. } => (*match_id, Record::Resuming),
-            ServerEvent::Forfeit { match_id, player } => {
-                (*match_id, Record::Forfeit { player: *player })
-            }
-            ServerEvent::MatchOver { match_id, result } => {
-                (*match_id, Record::Over { result: result.clone() })
-            }
-            ServerEvent::MatchClosed { match_id } => (*match_id, Record::Closed),
-            ServerEvent::Restored { match_id, tick, epoch } => {
-                (*match_id, Record::Restored { tick: *tick, epoch: *epoch })
-            }
-            ServerEvent::Refused { .. }
-            | ServerEvent::PeerDropped { .. }
-            | ServerEvent::Overrun { .. } => {
-                return None;
-            }
-        };
-        Some(r)
-    }
 }
 
 /// Why a journal was refused. Each names the record (by its index) that did not fit.
@@ -251,73 +198,6 @@ pub enum JournalError {
     Closed,
 }
 
-/// How one seat ended, as the server tracks it for the standings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Outcome {
-    pub(crate) rank: u8,
-    pub(crate) tick: u32,
-    pub(crate) reason: OutReason,
-    pub(crate) lives: u8,
-}
-
-/// Notes who went out during tick `tick` (`lives_before`: lives at its start); true if the
-/// match ended. The server and the replay share this, so their standings agree by
-/// construction and differ only if the states do.
-pub(crate) fn note_outcomes(
-    outcomes: &mut [Option<Outcome>; 4],
-    lives_before: [u8; 4],
-    events: &StepEvents,
-    tick: u32,
-) -> bool {
-    let mut over = false;
-    for e in events.iter() {
-        match e {
-            Event::PlayerOut { player, rank, reason } => {
-                outcomes[player.index()] = Some(Outcome {
-                    rank,
-                    tick,
-                    reason,
-                    lives: if reason == OutReason::Forfeit {
-                        lives_before[player.index()]
-                    } else {
-                        0
-                    },
-                });
-            }
-            Event::MatchOver { .. } => over = true,
-            _ => {}
-        }
-    }
-    over
-}
-
-/// The result of a match in `state`, for the seats given (in seat order).
-pub(crate) fn result_of<'a>(
-    state: &MatchState,
-    outcomes: &[Option<Outcome>; 4],
-    seats: impl Iterator<Item = (PlayerId, &'a Name)>,
-) -> MatchOver {
-    let standings = seats
-        .map(|(p, name)| {
-            let o = outcomes[p.index()].as_ref();
-            Standing {
-                player: p,
-                name: name.clone(),
-                lives: o.map_or(state.lives[p.index()], |o| o.lives),
-                rank: o.map_or(1, |o| o.rank),
-                out_tick: o.map(|o| o.tick),
-                reason: o.map(|o| o.reason),
-            }
-        })
-        .collect();
-    MatchOver {
-        tick: state.tick,
-        winner: state.winner(),
-        standings,
-        final_hash: StateHash(state.hash()),
-    }
-}
-
 /// A seat as the journal knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeatRecord {
@@ -356,7 +236,7 @@ pub struct Replay {
     room: Option<RoomName>,
     state: MatchState,
     seats: [Option<SeatRecord>; 4],
-    outcomes: [Option<Outcome>; 4],
+    placings: [Option<Placing>; 4],
     phase: ReplayPhase,
     epoch: u32,
     pending_forfeit: u8,
@@ -385,7 +265,7 @@ impl Replay {
             room: room.clone(),
             state,
             seats: [None, None, None, None],
-            outcomes: [None; 4],
+            placings: [None; 4],
             phase: ReplayPhase::Lobby,
             epoch: 0,
             pending_forfeit: 0,
@@ -543,7 +423,7 @@ impl Replay {
         if replayed != hash {
             return Err(JournalError::HashMismatch { tick, recorded: hash, replayed });
         }
-        note_outcomes(&mut self.outcomes, lives_before, &events, tick);
+        note_placings(&mut self.placings, lives_before, &events, tick);
         self.last_input = *input;
         self.started = true;
         if self.phase != ReplayPhase::Paused {
@@ -559,7 +439,7 @@ impl Replay {
             .iter()
             .enumerate()
             .filter_map(|(i, s)| Some((PlayerId::ALL[i], &s.as_ref()?.name)));
-        result_of(&self.state, &self.outcomes, seats)
+        result_of(&self.state, &self.placings, seats)
     }
 
     /// The match.
@@ -590,11 +470,6 @@ impl Replay {
     /// The recorded result, once applied (it matched the replay).
     pub fn result(&self) -> Option<&MatchOver> {
         self.result.as_ref()
-    }
-
-    /// How many times a restarted server took the match over.
-    pub fn restarts(&self) -> u32 {
-        self.restarts
     }
 
     /// Records applied so far (with the first).
@@ -713,8 +588,8 @@ impl RecoveredMatch {
         self.replay.room.as_ref()
     }
 
-    pub(crate) fn outcomes(&self) -> &[Option<Outcome>; 4] {
-        &self.replay.outcomes
+    pub(crate) fn placings(&self) -> &[Option<Placing>; 4] {
+        &self.replay.placings
     }
 
     pub(crate) fn epoch(&self) -> u32 {

@@ -17,6 +17,8 @@
 //! - [`codec`]: frames: version byte, compact encoding, signatures and typed decode errors.
 //! - [`journal`]: what an event store keeps of a match; verifying a finished match and
 //!   rebuilding a running one from it.
+//! - `standings`: who went out when, and the result; shared by the server and the journal's
+//!   replay so the two agree by construction.
 
 pub mod bot;
 pub mod client;
@@ -28,6 +30,7 @@ pub mod route;
 pub mod rules;
 pub mod server;
 pub mod sim;
+mod standings;
 
 pub use rules::{MatchConfig, PlayerId, Rules, Side};
 pub use sim::{Ball, Event, Intent, MatchState, OutReason, TickInput};

@@ -43,9 +43,9 @@ fn played(players: u8, seed: u8, kill_one: bool) -> Vec<Record> {
     net.flush();
     net.server_events
         .iter()
-        .filter_map(|(_, e)| Record::from_event(e))
+        .filter_map(|(_, e)| e.record())
         .filter(|(m, _)| *m == MatchId(1))
-        .map(|(_, r)| r)
+        .map(|(_, r)| r.clone())
         .collect()
 }
 

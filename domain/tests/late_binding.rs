@@ -8,6 +8,7 @@
 
 use pong_domain::client::{ClientConfig, ClientCore, ClientPhase, Command};
 use pong_domain::codec::{self, ClientFrame};
+use pong_domain::journal::Record;
 use pong_domain::proto::{Name, SessionMsg};
 use pong_domain::route::{Dest, PeerId};
 use pong_domain::server::{ServerConfig, ServerCore, ServerEvent, Transmit};
@@ -78,7 +79,9 @@ impl Net {
         }
         let me = self.clients[0].player();
         while let Some(e) = self.server.poll_event() {
-            if let (ServerEvent::Tick { tick, input, .. }, Some(me)) = (e, me) {
+            if let (ServerEvent::Match { record: Record::Tick { tick, input, .. }, .. }, Some(me)) =
+                (e, me)
+            {
                 self.applied.push((tick, input.intents[me.index()]));
             }
         }

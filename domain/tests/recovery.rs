@@ -29,10 +29,10 @@ fn config(players: u8) -> ServerConfig {
 /// Moves the server's events so far into `journal` (the records of match `mid`).
 fn take_journal(net: &mut SimNet, mid: MatchId, journal: &mut Vec<Record>) {
     for (_, e) in net.server_events.drain(..) {
-        if let Some((m, r)) = Record::from_event(&e)
+        if let Some((m, r)) = e.record()
             && m == mid
         {
-            journal.push(r);
+            journal.push(r.clone());
         }
     }
 }

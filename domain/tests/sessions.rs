@@ -71,50 +71,48 @@ fn bots_play_a_match_to_the_end() {
 /// What happened, in order: the server's events (ticks and refusals summarised) and each
 /// client's events (predictions left out), with times in ms from the start.
 fn transcript(net: &SimNet, t0: u64) -> String {
+    use pong_domain::journal::Record as R;
     use pong_domain::server::ServerEvent as S;
     let mut lines: Vec<(u64, String)> = Vec::new();
     let mut ticks = 0;
     let mut refused = 0;
     for (t, e) in &net.server_events {
-        match e {
-            S::Tick { .. } => ticks += 1,
-            S::Refused { .. } => refused += 1,
-            S::MatchOver { match_id, result } => {
+        let (match_id, record) = match e {
+            S::Match { match_id, record } => (match_id, record),
+            S::Refused { .. } => {
+                refused += 1;
+                continue;
+            }
+            other => {
+                lines.push((*t, format!("server: {other:?}")));
+                continue;
+            }
+        };
+        let text = match record {
+            R::Tick { .. } => {
+                ticks += 1;
+                continue;
+            }
+            R::Over { result } => {
                 let winner = result.winner.map_or("draw".to_owned(), |w| w.to_string());
-                lines.push((
-                    *t,
-                    format!(
-                        "server: {match_id} over at tick {}, {winner} wins, hash {:016x}",
-                        result.tick, result.final_hash.0
-                    ),
-                ));
-            }
-            S::MatchCreated { match_id, config, .. } => lines.push((
-                *t,
                 format!(
-                    "server: {match_id} created for {} players, {} lives",
-                    config.players, config.lives
-                ),
-            )),
-            S::PlayerJoined { match_id, player, name, session, .. } => lines.push((
-                *t,
-                format!("server: {match_id} seats {name} as {player} (session {})", session.0),
-            )),
-            S::PlayerLeft { match_id, player } => {
-                lines.push((*t, format!("server: {match_id} frees {player}'s seat")))
+                    "over at tick {}, {winner} wins, hash {:016x}",
+                    result.tick, result.final_hash.0
+                )
             }
-            S::CountdownStarted { match_id, at } => lines.push((
-                *t,
-                format!("server: {match_id} all ready, first tick at +{} ms", (at - t0) / 1000),
-            )),
-            S::Resuming { match_id, at } => {
-                lines.push((*t, format!("server: {match_id} resumes at +{} ms", (at - t0) / 1000)))
+            R::Created { config, .. } => {
+                format!("created for {} players, {} lives", config.players, config.lives)
             }
-            S::Paused { match_id, tick } => {
-                lines.push((*t, format!("server: {match_id} paused after tick {tick}")))
+            R::Joined { player, name, session, .. } => {
+                format!("seats {name} as {player} (session {})", session.0)
             }
-            other => lines.push((*t, format!("server: {other:?}"))),
-        }
+            R::Left { player } => format!("frees {player}'s seat"),
+            R::CountdownStarted => "all ready, countdown to the first tick".to_owned(),
+            R::Resuming => "all back, countdown to the next tick".to_owned(),
+            R::Paused { tick } => format!("paused after tick {tick}"),
+            other => format!("{other:?}"),
+        };
+        lines.push((*t, format!("server: {match_id} {text}")));
     }
     for (i, c) in net.clients.iter().enumerate() {
         for (t, e) in &c.events {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pong_domain::client::{ClientConfig, ClientCore, ClientEvent, ClientPhase};
+use pong_domain::journal::Record;
 use pong_domain::proto::{MatchId, MatchOver, Name};
 use pong_domain::server::{ServerConfig, ServerCore, ServerEvent};
 use pong_domain::sim::{Event, Intent, OutReason};
@@ -108,7 +109,9 @@ impl Server {
             .unwrap()
             .iter()
             .filter_map(|(_, e)| match e {
-                ServerEvent::MatchOver { match_id, result } => Some((*match_id, result.clone())),
+                ServerEvent::Match { match_id, record: Record::Over { result } } => {
+                    Some((*match_id, result.clone()))
+                }
                 _ => None,
             })
             .collect()
@@ -252,9 +255,9 @@ async fn a_player_who_joins_and_leaves_frees_the_seat() {
     assert_eq!(played[1].core.match_id(), played[0].core.match_id(), "Cy took the seat Ada freed");
     assert_eq!(played[1].core.player(), ada.player());
     let events = server.events.lock().unwrap();
-    assert!(events.iter().any(|(_, e)| matches!(e, ServerEvent::PlayerLeft { .. })));
+    assert!(events.iter().any(|(_, e)| matches!(e.record(), Some((_, Record::Left { .. })))));
     assert_eq!(
-        events.iter().filter(|(_, e)| matches!(e, ServerEvent::MatchStarted { .. })).count(),
+        events.iter().filter(|(_, e)| matches!(e.record(), Some((_, Record::Started)))).count(),
         1
     );
     drop(events);
@@ -490,22 +493,18 @@ async fn forged_inputs_wrong_tokens_and_garbage_change_nothing() {
     let id = played[0].core.match_id().unwrap();
     let ticks: Vec<_> = events
         .iter()
-        .filter_map(|(_, e)| match e {
-            ServerEvent::Tick { match_id, input, hash, .. } if *match_id == id => {
-                Some((*input, *hash))
-            }
+        .filter_map(|(_, e)| match e.record() {
+            Some((m, Record::Tick { input, hash, .. })) if m == id => Some((*input, *hash)),
             _ => None,
         })
         .collect();
-    let config = match &events
+    let config = events
         .iter()
-        .find(|(_, e)| matches!(e, ServerEvent::MatchCreated { match_id, .. } if *match_id == id))
-        .unwrap()
-        .1
-    {
-        ServerEvent::MatchCreated { config, .. } => *config,
-        _ => unreachable!(),
-    };
+        .find_map(|(_, e)| match e.record() {
+            Some((m, Record::Created { config, .. })) if m == id => Some(*config),
+            _ => None,
+        })
+        .unwrap();
     let rules = pong_domain::Rules::new(config);
     let mut state = pong_domain::MatchState::new(&rules);
     for (input, hash) in ticks {

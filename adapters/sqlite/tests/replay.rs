@@ -17,7 +17,7 @@ use pong_domain::PlayerId;
 use pong_domain::bot::Bot;
 use pong_domain::journal::{self, Record};
 use pong_domain::proto::{MatchId, MatchOver};
-use pong_domain::server::{ServerConfig, ServerEvent};
+use pong_domain::server::ServerConfig;
 use pong_ports::{Entry, EventStore, StoreError};
 use pong_store_sqlite::SqliteStore;
 use support::{Link, MS, SECOND, SimNet};
@@ -63,10 +63,11 @@ fn play(n: u32) -> (Vec<Record>, MatchOver) {
         .server_events
         .iter()
         .filter_map(|(_, e)| {
-            if let ServerEvent::MatchOver { result: r, .. } = e {
+            let (m, r) = e.record()?;
+            if let Record::Over { result: r } = r {
                 result = Some(r.clone());
             }
-            Record::from_event(e)
+            Some((m, r.clone()))
         })
         .map(|(m, r)| {
             assert_eq!(m, MatchId(n));

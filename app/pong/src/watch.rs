@@ -359,8 +359,8 @@ mod tests {
         let records = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = records.clone();
         let server = LocalServer::start(ServerCore::new(config, [3; 32]), move |e| {
-            if let Some((_, r)) = Record::from_event(e) {
-                sink.lock().unwrap().push(r);
+            if let Some((_, r)) = e.record() {
+                sink.lock().unwrap().push(r.clone());
             }
         })
         .unwrap();

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use pong_domain::journal::Record;
 use pong_domain::proto::MatchId;
 use pong_domain::server::ServerEvent;
 use pong_ports::{Entry, EventStore, StoreError};
@@ -106,7 +105,8 @@ impl Recorder {
 
     /// Journals `event` if it is about a match. Never waits.
     pub fn record(&mut self, event: &ServerEvent) {
-        let Some((match_id, record)) = Record::from_event(event) else { return };
+        let Some((match_id, record)) = event.record() else { return };
+        let record = record.clone();
         if self.broken.contains(&match_id) {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -317,6 +317,7 @@ mod tests {
     use std::sync::Mutex;
 
     use async_trait::async_trait;
+    use pong_domain::journal::Record;
     use pong_domain::rules::MatchConfig;
     use pong_domain::sim::TickInput;
     use pong_ports::{MatchLog, MatchSummary};
@@ -364,19 +365,16 @@ mod tests {
     }
 
     fn created(m: u32) -> ServerEvent {
-        ServerEvent::MatchCreated {
+        ServerEvent::Match {
             match_id: MatchId(m),
-            config: MatchConfig::new(2, 3, 60, 1).unwrap(),
-            room: None,
+            record: Record::Created { config: MatchConfig::new(2, 3, 60, 1).unwrap(), room: None },
         }
     }
 
     fn tick(m: u32, tick: u32) -> ServerEvent {
-        ServerEvent::Tick {
+        ServerEvent::Match {
             match_id: MatchId(m),
-            tick,
-            input: TickInput::IDLE,
-            hash: u64::from(tick),
+            record: Record::Tick { tick, input: TickInput::IDLE, hash: u64::from(tick) },
         }
     }
 

@@ -2,6 +2,8 @@
 //! group changes and disconnects out, ticks on time. One task, no locks.
 
 use bytes::Bytes;
+use pong_domain::journal::Record;
+use pong_domain::proto::MatchId;
 use pong_domain::route::Dest;
 use pong_domain::server::{ServerCore, ServerEvent, Transmit};
 use pong_ports::{Incoming, ServerTransport, TransportError};
@@ -97,36 +99,36 @@ fn flush(
 
 fn log_event(e: &ServerEvent) {
     match e {
-        ServerEvent::MatchCreated { match_id, config, room } => {
-            info!(%match_id, players = config.players, lives = config.lives, room = ?room.as_ref().map(|r| r.as_str()), "match created")
-        }
-        ServerEvent::PlayerJoined { match_id, player, name, .. } => {
-            info!(%match_id, %player, %name, "player joined")
-        }
-        ServerEvent::PlayerLeft { match_id, player } => {
-            info!(%match_id, %player, "player left the lobby")
-        }
-        ServerEvent::CountdownStarted { match_id, .. } => {
-            info!(%match_id, "everyone ready: countdown")
-        }
-        ServerEvent::CountdownCancelled { match_id } => info!(%match_id, "countdown cancelled"),
-        ServerEvent::MatchStarted { match_id } => info!(%match_id, "match started"),
-        ServerEvent::Tick { .. } => {}
-        ServerEvent::PlayerLost { match_id, player } => warn!(%match_id, %player, "player lost"),
-        ServerEvent::PlayerBack { match_id, player } => info!(%match_id, %player, "player back"),
-        ServerEvent::Paused { match_id, tick } => warn!(%match_id, tick, "match paused"),
-        ServerEvent::Resuming { match_id, .. } => info!(%match_id, "match resuming"),
-        ServerEvent::Forfeit { match_id, player } => info!(%match_id, %player, "player forfeits"),
-        ServerEvent::MatchOver { match_id, result } => {
-            let winner = result.winner.map_or_else(|| "none (draw)".to_owned(), |w| w.to_string());
-            info!(%match_id, tick = result.tick, %winner, "match over")
-        }
-        ServerEvent::MatchClosed { match_id } => debug!(%match_id, "match closed"),
-        ServerEvent::Restored { match_id, tick, .. } => {
-            info!(%match_id, tick, "match restored from its journal; waiting for its players")
-        }
+        ServerEvent::Match { match_id, record } => log_record(*match_id, record),
         ServerEvent::Refused { peer, why } => debug!(%peer, ?why, "frame refused"),
         ServerEvent::PeerDropped { peer, reason } => warn!(%peer, %reason, "link dropped"),
         ServerEvent::Overrun { skipped } => warn!(skipped, "server fell behind the tick grid"),
+    }
+}
+
+fn log_record(match_id: MatchId, record: &Record) {
+    match record {
+        Record::Created { config, room } => {
+            info!(%match_id, players = config.players, lives = config.lives, room = ?room.as_ref().map(|r| r.as_str()), "match created")
+        }
+        Record::Joined { player, name, .. } => info!(%match_id, %player, %name, "player joined"),
+        Record::Left { player } => info!(%match_id, %player, "player left the lobby"),
+        Record::CountdownStarted => info!(%match_id, "everyone ready: countdown"),
+        Record::CountdownCancelled => info!(%match_id, "countdown cancelled"),
+        Record::Started => info!(%match_id, "match started"),
+        Record::Tick { .. } => {}
+        Record::Lost { player } => warn!(%match_id, %player, "player lost"),
+        Record::Back { player } => info!(%match_id, %player, "player back"),
+        Record::Paused { tick } => warn!(%match_id, tick, "match paused"),
+        Record::Resuming => info!(%match_id, "match resuming"),
+        Record::Forfeit { player } => info!(%match_id, %player, "player forfeits"),
+        Record::Over { result } => {
+            let winner = result.winner.map_or_else(|| "none (draw)".to_owned(), |w| w.to_string());
+            info!(%match_id, tick = result.tick, %winner, "match over")
+        }
+        Record::Closed => debug!(%match_id, "match closed"),
+        Record::Restored { tick, .. } => {
+            info!(%match_id, tick, "match restored from its journal; waiting for its players")
+        }
     }
 }

@@ -50,6 +50,7 @@ use pong_bench::procstat;
 use pong_bench::stats::ms;
 use pong_bench::timed::{ServerProbe, TimedServer};
 use pong_bench::transports::{self, Kind};
+use pong_domain::journal::Record;
 use pong_domain::server::{ServerConfig, ServerCore, ServerEvent};
 use pong_ports::Connector;
 
@@ -408,10 +409,10 @@ fn start_server(args: &Args) -> Result<ServerHandle> {
                 ServerEvent::Overrun { skipped } => {
                     e.overruns.fetch_add(*skipped, Ordering::Relaxed);
                 }
-                ServerEvent::PlayerLost { .. } => {
+                ServerEvent::Match { record: Record::Lost { .. }, .. } => {
                     e.lost.fetch_add(1, Ordering::Relaxed);
                 }
-                ServerEvent::Paused { .. } => {
+                ServerEvent::Match { record: Record::Paused { .. }, .. } => {
                     e.paused.fetch_add(1, Ordering::Relaxed);
                 }
                 _ => {}

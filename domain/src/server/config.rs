@@ -1,0 +1,70 @@
+//! How a server runs its matches: sizes, times and the limits it holds links to.
+
+use crate::rules::{DEFAULT_LIVES, DEFAULT_TICK_HZ};
+
+use super::SECOND;
+
+/// How a server runs its matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Match size for a join that does not ask for one.
+    pub default_players: u8,
+    /// Lives each player starts with.
+    pub lives: u8,
+    /// Simulation rate of every match.
+    pub tick_hz: u16,
+    /// Time from the last Ready (or a return) to the first tick.
+    pub countdown: u64,
+    /// Silence after which a member is declared lost (µs).
+    pub lost_timeout: u64,
+    /// How long a lost member may take to come back before it is out (µs).
+    pub grace: u64,
+    /// How often the current lobby, countdown, pause or result is repeated to members (µs),
+    /// so that a member that missed one catches up.
+    pub repeat_every: u64,
+    /// How long a finished match is kept to repeat its result (µs).
+    pub linger: u64,
+    /// Most matches hosted at once.
+    pub max_matches: usize,
+    /// Frames per second one link may send on average; 0 for the default (see
+    /// [`ServerConfig::rate`]).
+    pub rate_per_second: u32,
+    /// Burst allowance of the rate limit; 0 for the default.
+    pub rate_burst: u32,
+    /// Malformed or forged frames after which a link is dropped.
+    pub max_bad_frames: u32,
+    /// Emit a [`super::ServerEvent`] for every tick (for an event store).
+    pub record_ticks: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            default_players: 2,
+            lives: DEFAULT_LIVES,
+            tick_hz: DEFAULT_TICK_HZ,
+            countdown: 3 * SECOND,
+            lost_timeout: 1_500_000,
+            grace: 30 * SECOND,
+            repeat_every: SECOND,
+            linger: 10 * SECOND,
+            max_matches: 10_000,
+            rate_per_second: 0,
+            rate_burst: 0,
+            max_bad_frames: 16,
+            record_ticks: false,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The rate limit as (frames per second, burst). Where left at 0, what a well-behaved
+    /// client can send: an input every tick, pings, and retries.
+    pub(super) fn rate(&self) -> (u64, u64) {
+        let hz = u64::from(self.tick_hz);
+        let rate =
+            if self.rate_per_second == 0 { 2 * hz + 50 } else { self.rate_per_second.into() };
+        let burst = if self.rate_burst == 0 { hz + 100 } else { self.rate_burst.into() };
+        (rate, burst)
+    }
+}

@@ -1,0 +1,157 @@
+//! Members that go quiet: a lost member pauses a running match (or frees its seat in a
+//! lobby), may come back within the grace period, and forfeits after it. Also the periodic
+//! housekeeping that finds them, repeats each match's phase and closes finished matches.
+
+use crate::journal::Record;
+use crate::proto::MatchId;
+use crate::rules::PlayerId;
+
+use super::ServerCore;
+use super::game::Phase;
+
+impl ServerCore {
+    /// A member went silent or its link dropped.
+    pub(super) fn lose(&mut self, now: u64, mid: MatchId, player: PlayerId) {
+        let Some(m) = self.matches.get_mut(&mid) else { return };
+        let Some(seat) = m.seats[player.index()].as_mut() else { return };
+        if seat.gone || !seat.connected {
+            return;
+        }
+        match m.phase {
+            Phase::Lobby | Phase::Starting { resume: false, .. } => {
+                self.record(mid, Record::Lost { player });
+                self.free_seat(mid, player);
+            }
+            Phase::Over { .. } => {
+                seat.connected = false;
+            }
+            Phase::Running { .. } | Phase::Starting { resume: true, .. } | Phase::Paused => {
+                seat.connected = false;
+                seat.ready = false;
+                seat.lost_since = Some(now);
+                let alive = m.state.is_alive(player);
+                self.record(mid, Record::Lost { player });
+                if !alive {
+                    return;
+                }
+                let Some(m) = self.matches.get_mut(&mid) else { return };
+                if m.phase != Phase::Paused {
+                    m.phase = Phase::Paused;
+                    m.epoch.0 += 1;
+                    let tick = m.state.tick;
+                    self.record(mid, Record::Paused { tick });
+                }
+                self.broadcast_phase(mid);
+            }
+        }
+    }
+
+    /// A lost member was heard again. `tell`: send it the match's phase (a `Prove` is
+    /// answered with its own Welcome and phase instead).
+    pub(super) fn come_back(&mut self, mid: MatchId, player: PlayerId, tell: bool) {
+        let Some(m) = self.matches.get_mut(&mid) else { return };
+        let Some(seat) = m.seats[player.index()].as_mut() else { return };
+        seat.connected = true;
+        seat.lost_since = None;
+        // Back, but the match waits for its Ready: its subscriptions may be new.
+        seat.ready = matches!(m.phase, Phase::Running { .. });
+        let peer = seat.peer;
+        self.record(mid, Record::Back { player });
+        let Some(m) = self.matches.get(&mid) else { return };
+        if m.phase == Phase::Lobby {
+            self.broadcast_lobby(mid);
+        } else if let Some(peer) = peer
+            && tell
+        {
+            // Tell the returning member where the match stands (it may have missed a pause).
+            let msg = m.phase_msg(self.config.grace);
+            self.send(peer, msg);
+        }
+    }
+
+    /// The player is out for good from the next tick on.
+    pub(super) fn forfeit(&mut self, now: u64, mid: MatchId, player: PlayerId) {
+        let Some(m) = self.matches.get_mut(&mid) else { return };
+        let Some(seat) = m.seats[player.index()].as_mut() else { return };
+        if seat.gone {
+            return;
+        }
+        seat.gone = true;
+        seat.lost_since = None;
+        if m.state.is_alive(player) {
+            m.pending_forfeit |= 1 << player.index();
+        }
+        let phase = m.phase.clone();
+        let settled = m.playing().count() <= 1;
+        self.record(mid, Record::Forfeit { player });
+        match phase {
+            Phase::Paused => {
+                self.broadcast_phase(mid);
+                self.count_down(now, mid);
+            }
+            Phase::Starting { resume: true, .. } if settled => self.finish_by_forfeit(now, mid),
+            _ => {}
+        }
+    }
+
+    /// Forfeits have settled the match: play the one tick that records them.
+    pub(super) fn finish_by_forfeit(&mut self, now: u64, mid: MatchId) {
+        self.step_match(now, mid);
+    }
+
+    /// Finds lost members and expired grace periods, repeats each waiting match's phase,
+    /// closes finished matches after their linger, and forgets idle links.
+    pub(super) fn housekeeping(&mut self, now: u64) {
+        let lost_timeout = self.config.lost_timeout;
+        let grace = self.config.grace;
+        let mut lost = Vec::new();
+        let mut expired = Vec::new();
+        let mut repeat = Vec::new();
+        let mut closing = Vec::new();
+        for m in self.matches.values_mut() {
+            for (i, seat) in m.seats.iter().enumerate() {
+                let Some(s) = seat else { continue };
+                if s.gone {
+                    continue;
+                }
+                if s.connected && now.saturating_sub(s.last_heard) > lost_timeout {
+                    lost.push((m.id, PlayerId::ALL[i]));
+                }
+                // (In a lobby only a restored seat is ever lost: it is freed, below.)
+                if let Some(since) = s.lost_since
+                    && now >= since.saturating_add(grace)
+                    && !s.connected
+                {
+                    expired.push((m.id, PlayerId::ALL[i]));
+                }
+            }
+            if let Phase::Over { at, .. } = m.phase
+                && now >= at.saturating_add(self.config.linger)
+            {
+                closing.push(m.id);
+            } else if now >= m.next_repeat {
+                m.next_repeat = now + self.config.repeat_every;
+                if !matches!(m.phase, Phase::Running { .. }) {
+                    repeat.push(m.id);
+                }
+            }
+        }
+        for (mid, p) in lost {
+            self.lose(now, mid, p);
+        }
+        for (mid, p) in expired {
+            if self.matches.get(&mid).is_some_and(|m| m.phase == Phase::Lobby) {
+                self.free_seat(mid, p);
+            } else {
+                self.forfeit(now, mid, p);
+            }
+        }
+        for mid in repeat {
+            self.broadcast_phase(mid);
+        }
+        for mid in closing {
+            self.close_match(mid);
+        }
+        self.forget_idle_peers(now);
+    }
+}

@@ -1,0 +1,30 @@
+//! Counters of what a server did and refused, for operators and tests.
+
+/// Counters of what the server did and refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Frames received.
+    pub frames: u64,
+    /// Frames that did not decode.
+    pub malformed: u64,
+    /// Signed frames whose signature did not verify.
+    pub forged: u64,
+    /// Signed frames with an already used sequence number.
+    pub replayed: u64,
+    /// Signed frames naming no live session.
+    pub unknown_session: u64,
+    /// Inputs for ticks too far ahead.
+    pub out_of_window: u64,
+    /// Frames over a link's rate limit.
+    pub rate_limited: u64,
+    /// Links dropped for misbehaving.
+    pub peers_dropped: u64,
+    /// Matches created.
+    pub matches_created: u64,
+    /// Matches finished.
+    pub matches_finished: u64,
+    /// Ticks simulated, over all matches.
+    pub ticks: u64,
+    /// Grid ticks skipped because the server fell behind.
+    pub overruns: u64,
+}

@@ -1,0 +1,301 @@
+//! Unit tests of the server's rules, driven frame by frame on a hand-set clock.
+
+use super::*;
+use crate::codec::{decode_server, encode_open, encode_signed};
+use crate::journal::RecoveredMatch;
+use crate::proto::Signed;
+use crate::proto::{InputRun, Join, Name, Token, Welcome};
+use crate::sim::Intent;
+
+fn join_frame(name: &str, players: Option<u8>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let join = Join { name: Name::new(name).unwrap(), players, room: None };
+    encode_open(&OpenMsg::Join(join), &mut buf).unwrap();
+    buf
+}
+
+fn drain(core: &mut ServerCore) -> Vec<(Transmit, Option<ServerMsg>)> {
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while let Some(t) = core.poll_transmit(&mut buf) {
+        let msg = matches!(t, Transmit::Send(_)).then(|| decode_server(&buf).unwrap());
+        out.push((t, msg));
+    }
+    out
+}
+
+fn welcome_of(out: &[(Transmit, Option<ServerMsg>)]) -> Welcome {
+    out.iter()
+        .find_map(|(_, m)| match m {
+            Some(ServerMsg::Welcome(w)) => Some(w.clone()),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn signed(w: &Welcome, seq: u32, msg: SessionMsg) -> Vec<u8> {
+    let mut buf = Vec::new();
+    encode_signed(Signed { session: w.session, seq }, &msg, &w.token, &mut buf).unwrap();
+    buf
+}
+
+#[test]
+fn two_joins_fill_a_match_and_ready_starts_the_countdown() {
+    let mut core = ServerCore::new(ServerConfig::default(), [1; 32]);
+    core.handle_frame(0, PeerId(1), &join_frame("Ada", None));
+    let w1 = welcome_of(&drain(&mut core));
+    core.handle_frame(10, PeerId(2), &join_frame("Bob", None));
+    let w2 = welcome_of(&drain(&mut core));
+    assert_eq!(w1.match_id, w2.match_id);
+    assert_ne!(w1.player, w2.player);
+    assert_ne!(w1.token, w2.token);
+    core.handle_frame(20, PeerId(1), &signed(&w1, 1, SessionMsg::Ready));
+    assert!(!drain(&mut core).iter().any(|(_, m)| matches!(m, Some(ServerMsg::StartAt { .. }))));
+    core.handle_frame(30, PeerId(2), &signed(&w2, 1, SessionMsg::Ready));
+    let out = drain(&mut core);
+    let start = out.iter().find_map(|(t, m)| match m {
+        Some(ServerMsg::StartAt { tick, server_time, .. }) => Some((*t, *tick, *server_time)),
+        _ => None,
+    });
+    let (t, tick, at) = start.unwrap();
+    assert_eq!(t, Transmit::Send(Dest::Group(w1.match_id)));
+    assert_eq!(tick, 1);
+    assert!(at >= 30 + 3 * SECOND);
+}
+
+/// Every event the core reported, as journal records of match `mid`.
+fn journal(core: &mut ServerCore, into: &mut Vec<Record>, mid: MatchId) {
+    while let Some(e) = core.poll_event() {
+        if let Some((m, r)) = e.record()
+            && m == mid
+        {
+            into.push(r.clone());
+        }
+    }
+}
+
+/// A two-player match run for `ticks` ticks with players' inputs; returns both welcomes
+/// and the journal.
+fn played(core: &mut ServerCore, ticks: u32) -> (Welcome, Welcome, Vec<Record>) {
+    let mut records = Vec::new();
+    core.handle_frame(0, PeerId(1), &join_frame("Ada", None));
+    let w1 = welcome_of(&drain(core));
+    core.handle_frame(10, PeerId(2), &join_frame("Bob", None));
+    let w2 = welcome_of(&drain(core));
+    core.handle_frame(20, PeerId(1), &signed(&w1, 1, SessionMsg::Ready));
+    core.handle_frame(30, PeerId(2), &signed(&w2, 1, SessionMsg::Ready));
+    drain(core);
+    let period = SECOND / u64::from(core.config().tick_hz);
+    let mut now = 30 + 3 * SECOND;
+    let mut seq = 1;
+    for i in 0..ticks {
+        seq += 1;
+        let intent = if i % 40 < 20 { Intent::Plus } else { Intent::Minus };
+        let run = InputRun::new(i + 1, [intent]);
+        core.handle_frame(now, PeerId(1), &signed(&w1, seq, SessionMsg::Input(run)));
+        core.handle_frame(now, PeerId(2), &signed(&w2, seq, SessionMsg::Input(run)));
+        now += period;
+        core.handle_timeout(now);
+        drain(core);
+        journal(core, &mut records, w1.match_id);
+    }
+    (w1, w2, records)
+}
+
+fn resume(
+    core: &mut ServerCore,
+    now: u64,
+    peer: PeerId,
+    w: &Welcome,
+    seq: u32,
+) -> Vec<(Transmit, Option<ServerMsg>)> {
+    let mut buf = Vec::new();
+    encode_open(&OpenMsg::Resume { session: w.session }, &mut buf).unwrap();
+    core.handle_frame(now, peer, &buf);
+    let nonce = drain(core)
+        .iter()
+        .find_map(|(_, m)| match m {
+            Some(ServerMsg::Challenge { nonce, .. }) => Some(*nonce),
+            _ => None,
+        })
+        .unwrap();
+    core.handle_frame(now, peer, &signed(w, seq, SessionMsg::Prove { nonce }));
+    drain(core)
+}
+
+#[test]
+fn a_restored_match_resumes_through_pause_ready_and_countdown() {
+    let config = ServerConfig { tick_hz: 120, record_ticks: true, ..ServerConfig::default() };
+    let mut core = ServerCore::new(config.clone(), [3; 32]);
+    let (w1, w2, records) = played(&mut core, 300);
+    let before = core.match_state(w1.match_id).unwrap().tick;
+    assert!(before > 290, "{before}");
+
+    // The server dies; the last few ticks never reached the store.
+    let kept = &records[..records.len() - 5];
+    let rm = RecoveredMatch::rebuild(w1.match_id, kept).unwrap();
+    let l = before - 5;
+    assert_eq!(rm.tick(), l);
+    let mut core = ServerCore::new(config, [4; 32]);
+    core.restore(0, rm).unwrap();
+    assert_eq!(core.match_state(w1.match_id).unwrap().tick, l);
+    let mut events = Vec::new();
+    while let Some(e) = core.poll_event() {
+        events.push(e);
+    }
+    assert!(
+        matches!(events[0].record(), Some((_, Record::Restored { tick, epoch })) if *tick == l && *epoch > RESTORE_EPOCH_STEP)
+    );
+    assert_eq!(
+        events.iter().filter(|e| matches!(e.record(), Some((_, Record::Lost { .. })))).count(),
+        2
+    );
+
+    // An old signed frame replayed before the proof is refused.
+    core.handle_frame(100, PeerId(7), &signed(&w1, 9_999, SessionMsg::Ready));
+    assert_eq!(core.stats().replayed, 1);
+
+    // Both come back with their tokens: a paused match, newer than anything seen before.
+    let out = resume(&mut core, 1_000, PeerId(11), &w1, 50_000);
+    let w = welcome_of(&out);
+    assert!(w.resumed);
+    assert_eq!((w.player, w.match_id, w.token), (w1.player, w1.match_id, w1.token));
+    let paused = out.iter().find_map(|(_, m)| match m {
+        Some(ServerMsg::Paused(p)) => Some(p.clone()),
+        _ => None,
+    });
+    let paused = paused.unwrap();
+    assert_eq!(paused.tick, l);
+    assert!(paused.epoch.0 > RESTORE_EPOCH_STEP);
+    resume(&mut core, 2_000, PeerId(12), &w2, 50_000);
+    core.handle_frame(3_000, PeerId(11), &signed(&w1, 50_001, SessionMsg::Ready));
+    core.handle_frame(3_000, PeerId(12), &signed(&w2, 50_001, SessionMsg::Ready));
+    let start = drain(&mut core).into_iter().find_map(|(_, m)| match m {
+        Some(ServerMsg::StartAt { tick, server_time, epoch }) => Some((tick, server_time, epoch)),
+        _ => None,
+    });
+    let (tick, at, epoch) = start.unwrap();
+    assert_eq!(tick, l + 1);
+    assert!(epoch > paused.epoch);
+    core.handle_timeout(at);
+    assert_eq!(core.match_state(w1.match_id).unwrap().tick, l + 1);
+    // New matches are numbered after the restored one, new sessions after its sessions.
+    core.handle_frame(4_000, PeerId(20), &join_frame("Cy", None));
+    let w3 = welcome_of(&drain(&mut core));
+    assert!(w3.match_id.0 > w1.match_id.0);
+    assert!(w3.session.0 > w2.session.0.max(w1.session.0));
+}
+
+#[test]
+fn restore_refuses_what_it_cannot_host() {
+    let config = ServerConfig { tick_hz: 120, record_ticks: true, ..ServerConfig::default() };
+    let mut core = ServerCore::new(config.clone(), [5; 32]);
+    let (w1, _, records) = played(&mut core, 20);
+    let rm = RecoveredMatch::rebuild(w1.match_id, &records).unwrap();
+    let mut other = ServerCore::new(ServerConfig { tick_hz: 60, ..config.clone() }, [6; 32]);
+    assert_eq!(
+        other.restore(0, rm.clone()),
+        Err(RestoreError::TickRate { match_hz: 120, server_hz: 60 })
+    );
+    assert_eq!(other.match_count(), 0);
+    assert_eq!(core.restore(0, rm.clone()), Err(RestoreError::AlreadyHosted(w1.match_id)));
+    let mut fresh = ServerCore::new(config, [7; 32]);
+    fresh.restore(0, rm.clone()).unwrap();
+    assert_eq!(fresh.restore(0, rm), Err(RestoreError::AlreadyHosted(w1.match_id)));
+}
+
+#[test]
+fn a_restored_match_whose_players_do_not_come_back_ends_by_forfeit() {
+    let config = ServerConfig {
+        tick_hz: 120,
+        grace: 2 * SECOND,
+        record_ticks: true,
+        ..ServerConfig::default()
+    };
+    let mut core = ServerCore::new(config.clone(), [8; 32]);
+    let (w1, _, records) = played(&mut core, 50);
+    let rm = RecoveredMatch::rebuild(w1.match_id, &records).unwrap();
+    let l = rm.tick();
+    assert!(l > 40, "{l}");
+    let mut core = ServerCore::new(config, [9; 32]);
+    core.restore(0, rm).unwrap();
+    resume(&mut core, 1_000, PeerId(11), &w1, 7);
+    let mut now = 0;
+    while now < 3 * SECOND {
+        now += HOUSEKEEPING_EVERY;
+        core.handle_timeout(now);
+        drain(&mut core);
+    }
+    let mut over = None;
+    while let Some(e) = core.poll_event() {
+        if let ServerEvent::Match { record: Record::Over { result }, .. } = e {
+            over = Some(result);
+        }
+    }
+    let over = over.unwrap();
+    assert_eq!(over.tick, l + 1);
+    assert_eq!(over.winner, Some(w1.player));
+}
+
+#[test]
+fn a_match_restored_before_its_start_is_back_in_its_lobby() {
+    let config = ServerConfig { grace: 2 * SECOND, ..ServerConfig::default() };
+    let mut core = ServerCore::new(config.clone(), [10; 32]);
+    core.handle_frame(0, PeerId(1), &join_frame("Ada", None));
+    let w1 = welcome_of(&drain(&mut core));
+    core.handle_frame(10, PeerId(2), &join_frame("Bob", None));
+    let w2 = welcome_of(&drain(&mut core));
+    core.handle_frame(20, PeerId(1), &signed(&w1, 1, SessionMsg::Ready));
+    core.handle_frame(30, PeerId(2), &signed(&w2, 1, SessionMsg::Ready));
+    let mut records = Vec::new();
+    journal(&mut core, &mut records, w1.match_id);
+    assert!(records.contains(&Record::CountdownStarted));
+    let mut core = ServerCore::new(config, [11; 32]);
+    core.restore(0, RecoveredMatch::rebuild(w1.match_id, &records).unwrap()).unwrap();
+    let out = resume(&mut core, 1_000, PeerId(11), &w1, 9);
+    let lobby = out.iter().find_map(|(_, m)| match m {
+        Some(ServerMsg::Lobby(l)) => Some(l.clone()),
+        _ => None,
+    });
+    let lobby = lobby.unwrap();
+    assert!(lobby.members.iter().all(|m| !m.ready));
+    assert!(lobby.epoch.0 > RESTORE_EPOCH_STEP);
+    // Bob never comes back: his seat is freed after the grace period, Ada keeps hers.
+    let mut now = 1_000;
+    while now < 3 * SECOND {
+        now += HOUSEKEEPING_EVERY;
+        core.handle_frame(
+            now,
+            PeerId(11),
+            &signed(
+                &w1,
+                10 + (now / HOUSEKEEPING_EVERY) as u32,
+                SessionMsg::Ping { id: 1, client_time: 0 },
+            ),
+        );
+        core.handle_timeout(now);
+        drain(&mut core);
+    }
+    let left: Vec<_> = std::iter::from_fn(|| core.poll_event())
+        .filter_map(|e| match e {
+            ServerEvent::Match { record: Record::Left { player }, .. } => Some(player),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(left, vec![w2.player]);
+    assert_eq!(core.match_count(), 1);
+}
+
+#[test]
+fn forged_and_replayed_frames_are_refused() {
+    let mut core = ServerCore::new(ServerConfig::default(), [2; 32]);
+    core.handle_frame(0, PeerId(1), &join_frame("Ada", None));
+    let w = welcome_of(&drain(&mut core));
+    let mut forged = w.clone();
+    forged.token = Token([0; 16]);
+    core.handle_frame(1, PeerId(9), &signed(&forged, 1, SessionMsg::Ready));
+    assert_eq!(core.stats().forged, 1);
+    core.handle_frame(2, PeerId(1), &signed(&w, 5, SessionMsg::Ping { id: 1, client_time: 0 }));
+    core.handle_frame(3, PeerId(1), &signed(&w, 5, SessionMsg::Ping { id: 1, client_time: 0 }));
+    assert_eq!(core.stats().replayed, 1);
+}
