@@ -11,7 +11,7 @@ use crate::proto::{Keyframe, MatchOver, SessionMsg, TickMsg};
 use crate::sim::{Event, Intent, MatchState, TickInput};
 
 /// Confirmed states kept for interpolating the other paddles.
-pub(super) const HISTORY: usize = 8;
+const HISTORY: usize = 8;
 /// Ticks buffered while waiting for a missing one.
 const MAX_PENDING: usize = 1024;
 
