@@ -126,7 +126,9 @@ fn playing_client() -> (ClientCore, Vec<Vec<u8>>, u64) {
             while let Some(f) = c.poll_transmit() {
                 server.handle_frame(now, peers[i], &f);
             }
-            while let Some(pong_domain::client::Command::Subscribe(g)) = c.poll_command() {
+            while let Some(pong_domain::client::TransportRequest::Subscribe(g)) =
+                c.poll_transport_request()
+            {
                 c.handle_subscribed(now, g);
             }
             while c.poll_event().is_some() {}

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use pong_domain::client::{ClientConfig, ClientCore, ClientPhase, Command};
+use pong_domain::client::{ClientConfig, ClientCore, ClientPhase, TransportRequest};
 use pong_domain::codec::{self, ClientFrame};
 use pong_domain::journal::Record;
 use pong_domain::proto::{Name, SessionMsg};
@@ -72,7 +72,7 @@ impl Net {
                 }
                 self.server.handle_frame(now, self.peers[i], &f);
             }
-            while let Some(Command::Subscribe(g)) = c.poll_command() {
+            while let Some(TransportRequest::Subscribe(g)) = c.poll_transport_request() {
                 c.handle_subscribed(now, g);
             }
             while c.poll_event().is_some() {}

@@ -22,7 +22,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bevy::prelude::*;
-use pong_domain::client::{ClientConfig, ClientCore, ClientEvent, ClientPhase, Command, View};
+use pong_domain::client::{
+    ClientConfig, ClientCore, ClientEvent, ClientPhase, TransportRequest, View,
+};
 use pong_domain::proto::{Lobby, MatchOver};
 use pong_domain::rules::{MAX_PLAYERS, PlayerId, Rules};
 use pong_domain::sim::Intent;
@@ -376,10 +378,10 @@ fn flush(link: Option<Res<Link>>, mut client: ResMut<PongClient>) {
     while let Some(frame) = client.core.poll_transmit() {
         link.0.send(ToLink::Frame(frame));
     }
-    while let Some(cmd) = client.core.poll_command() {
+    while let Some(cmd) = client.core.poll_transport_request() {
         link.0.send(match cmd {
-            Command::Subscribe(group) => ToLink::Subscribe(group),
-            Command::Reconnect => ToLink::Reconnect,
+            TransportRequest::Subscribe(group) => ToLink::Subscribe(group),
+            TransportRequest::Reconnect => ToLink::Reconnect,
         });
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pong_domain::client::{ClientCore, ClientEvent, ClientPhase, Command};
+use pong_domain::client::{ClientCore, ClientEvent, ClientPhase, TransportRequest};
 use pong_domain::proto::{CloseReason, Reject};
 use pong_domain::sim::Intent;
 use pong_ports::{ClientTransport, Connector, TransportError};
@@ -113,16 +113,16 @@ pub async fn play(
             }
         }
         let mut reconnect = false;
-        while let Some(cmd) = core.poll_command() {
+        while let Some(cmd) = core.poll_transport_request() {
             match cmd {
-                Command::Subscribe(group) => match l.subscribe(group).await {
+                TransportRequest::Subscribe(group) => match l.subscribe(group).await {
                     Ok(()) => core.handle_subscribed(clock.now(), group),
                     Err(e) => {
                         warn!(error = %e, "subscription failed; reconnecting");
                         core.handle_disconnected(clock.now());
                     }
                 },
-                Command::Reconnect => reconnect = true,
+                TransportRequest::Reconnect => reconnect = true,
             }
         }
         while let Some(e) = core.poll_event() {

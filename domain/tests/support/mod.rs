@@ -17,7 +17,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use pong_domain::bot::Bot;
-use pong_domain::client::{ClientConfig, ClientCore, ClientEvent, Command};
+use pong_domain::client::{ClientConfig, ClientCore, ClientEvent, TransportRequest};
 use pong_domain::proto::{MatchId, Name};
 use pong_domain::route::{Dest, PeerId};
 use pong_domain::server::{ServerConfig, ServerCore, ServerEvent, Transmit};
@@ -335,12 +335,14 @@ impl SimNet {
                         self.schedule(at, Packet::ToServer { peer, frame });
                     }
                 }
-                while let Some(cmd) = self.clients[i].core.poll_command() {
+                while let Some(cmd) = self.clients[i].core.poll_transport_request() {
                     moved = true;
                     let local = self.local(i);
                     match cmd {
-                        Command::Subscribe(g) => self.clients[i].core.handle_subscribed(local, g),
-                        Command::Reconnect => {
+                        TransportRequest::Subscribe(g) => {
+                            self.clients[i].core.handle_subscribed(local, g)
+                        }
+                        TransportRequest::Reconnect => {
                             // The old link is dropped; a new one comes up after a short backoff.
                             if let Some(peer) = self.clients[i].peer.take() {
                                 self.server.handle_peer_gone(self.now, peer);

@@ -1,0 +1,128 @@
+//! Time shared with the server: clock sync (pings and pongs give the offset of the server's
+//! clock and the round trip, NTP style) and the server's tick schedule (the anchor from
+//! `StartAt`), so that local time, server time and ticks convert into one another.
+
+use std::collections::VecDeque;
+
+use super::ClientCore;
+use crate::proto::SessionMsg;
+
+/// Most clock samples kept.
+const CLOCK_SAMPLES: usize = 16;
+/// Clock samples wanted before saying Ready (so the countdown is accurate).
+const CLOCK_SAMPLES_FOR_READY: usize = 3;
+/// Most pings awaiting their pong; an older one is forgotten (its pong is ignored).
+const PINGS_OUT: usize = 8;
+
+/// The clock offset to the server, NTP style: of recent ping exchanges, the one with the
+/// shortest round trip gives the best estimate (its two legs are the most alike).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Clock {
+    /// Recent exchanges: (round trip, offset), both µs.
+    samples: VecDeque<(u64, i64)>,
+    /// The sample with the shortest round trip.
+    best: Option<(u64, i64)>,
+    /// Id of the last ping sent.
+    ping_id: u32,
+    /// Pings awaiting their pong: (id, local time sent). A pong counts only if it matches.
+    pings: VecDeque<(u32, u64)>,
+    /// The server's tick schedule, from `StartAt`: tick `.0` is simulated at server time `.1`.
+    pub(super) anchor: Option<(u32, u64)>,
+}
+
+impl Clock {
+    fn sample(&mut self, sent: u64, received: u64, server_time: u64) {
+        if received < sent {
+            return;
+        }
+        let rtt = received - sent;
+        let midpoint = sent + rtt / 2;
+        let offset = i64::try_from(i128::from(server_time) - i128::from(midpoint)).unwrap_or(0);
+        if self.samples.len() == CLOCK_SAMPLES {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((rtt, offset));
+        self.best = self.samples.iter().copied().min_by_key(|(rtt, _)| *rtt);
+    }
+
+    /// The estimated offset of the server's clock from the local one (µs).
+    fn offset(&self) -> i64 {
+        self.best.map_or(0, |(_, o)| o)
+    }
+
+    /// The estimated round trip (µs).
+    pub(super) fn rtt(&self) -> u64 {
+        self.best.map_or(0, |(r, _)| r)
+    }
+
+    /// True once there are enough samples to trust the offset (for the countdown).
+    pub(super) fn is_synced(&self) -> bool {
+        self.samples.len() >= CLOCK_SAMPLES_FOR_READY
+    }
+
+    pub(super) fn to_server(&self, local: u64) -> u64 {
+        local.saturating_add_signed(self.offset())
+    }
+
+    pub(super) fn to_local(&self, server: u64) -> u64 {
+        server.saturating_add_signed(-self.offset())
+    }
+}
+
+impl ClientCore {
+    pub(super) fn send_ping(&mut self, now: u64) {
+        let clock = &mut self.clock;
+        clock.ping_id = clock.ping_id.wrapping_add(1);
+        if clock.pings.len() == PINGS_OUT {
+            clock.pings.pop_front();
+        }
+        clock.pings.push_back((clock.ping_id, now));
+        let id = clock.ping_id;
+        self.push_signed(&SessionMsg::Ping { id, client_time: now });
+    }
+
+    /// A pong came back at `now`: a clock sample, if it answers a ping still awaited.
+    pub(super) fn on_pong(&mut self, now: u64, id: u32, client_time: u64, server_time: u64) {
+        let clock = &mut self.clock;
+        if let Some(i) = clock.pings.iter().position(|&(pid, t)| pid == id && t == client_time) {
+            clock.pings.remove(i);
+            clock.sample(client_time, now, server_time);
+        }
+    }
+
+    /// Server time at which the server simulates `tick`, by the anchor (the anchor's time
+    /// for a tick before it).
+    pub(super) fn tick_server_time(&self, tick: u32) -> Option<u64> {
+        let (anchor_tick, anchor_time) = self.clock.anchor?;
+        let rules = self.rules.as_ref()?;
+        let ticks = u64::from(tick.saturating_sub(anchor_tick));
+        Some(anchor_time.saturating_add(rules.config.ticks_to_micros(ticks)))
+    }
+
+    /// The last tick the server has simulated by server time `server_now`, by the anchor.
+    pub(super) fn server_tick_at_server_time(&self, server_now: u64) -> Option<u32> {
+        let (anchor_tick, anchor_time) = self.clock.anchor?;
+        let rules = self.rules.as_ref()?;
+        if server_now < anchor_time {
+            return Some(anchor_tick.saturating_sub(1));
+        }
+        let k = rules.config.micros_to_ticks(server_now - anchor_time);
+        Some(anchor_tick.saturating_add(u32::try_from(k).unwrap_or(u32::MAX)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_prefers_the_shortest_round_trip() {
+        let mut c = Clock::default();
+        // Server is 1000 µs ahead. A slow, asymmetric sample first, then a quick one.
+        c.sample(0, 400, 1000 + 50);
+        c.sample(1000, 1020, 1000 + 1010);
+        assert_eq!(c.rtt(), 20);
+        assert_eq!(c.offset(), 1000);
+        assert_eq!(c.to_local(c.to_server(5555)), 5555);
+    }
+}
