@@ -17,6 +17,8 @@
 //! - [`codec`]: frames: version byte, compact encoding, signatures and typed decode errors.
 //! - [`journal`]: what an event store keeps of a match; verifying a finished match and
 //!   rebuilding a running one from it.
+//! - `testing` (feature `testing`, for tests only): a simulated network on a virtual clock
+//!   and frame helpers, shared by the tests of this crate and of others.
 
 pub mod bot;
 pub mod client;
@@ -28,6 +30,8 @@ pub mod route;
 pub mod rules;
 pub mod server;
 pub mod sim;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use rules::{MatchConfig, PlayerId, Rules, Side};
 pub use sim::{Ball, Event, Intent, MatchState, OutReason, TickInput};
