@@ -12,10 +12,11 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pong_domain::bot::Bot;
-use pong_domain::client::{ClientConfig, ClientCore, ClientPhase};
+use pong_domain::client::{ClientCore, ClientPhase};
 use pong_domain::codec::{self, ClientFrame};
 use pong_domain::proto::*;
 use pong_domain::server::{ServerConfig, ServerCore, Transmit};
+use pong_domain::testing::player;
 use pong_domain::{Ball, Intent, MatchConfig, MatchState, PlayerId, Rules, TickInput};
 
 /// Steps in mid-rally: consecutive (state, input) pairs of matches that skilled bots play,
@@ -105,13 +106,8 @@ fn codec_benches(c: &mut Criterion) {
 fn playing_client() -> (ClientCore, Vec<Vec<u8>>, u64) {
     let config = ServerConfig { default_players: 4, countdown: 100_000, ..ServerConfig::default() };
     let mut server = ServerCore::new(config, [1; 32]);
-    let mut clients: Vec<ClientCore> = (0..4)
-        .map(|i| {
-            let mut c = ClientConfig::new(Name::new(&format!("p{i}")).unwrap());
-            c.players = Some(4);
-            ClientCore::new(c)
-        })
-        .collect();
+    let mut clients: Vec<ClientCore> =
+        (0..4).map(|i| ClientCore::new(player(&format!("p{i}"), 4))).collect();
     let peers: Vec<_> = (0..4).map(|i| pong_domain::route::PeerId(i as u64 + 1)).collect();
     let mut now = 1_000_000u64;
     for c in &mut clients {

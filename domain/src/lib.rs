@@ -19,6 +19,8 @@
 //!   rebuilding a running one from it.
 //! - `standings`: who went out when, and the result; shared by the server and the journal's
 //!   replay so the two agree by construction.
+//! - `testing` (feature `testing`, for tests only): a simulated network on a virtual clock
+//!   and frame helpers, shared by the tests of this crate and of others.
 
 pub mod bot;
 pub mod client;
@@ -31,6 +33,8 @@ pub mod rules;
 pub mod server;
 pub mod sim;
 mod standings;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use rules::{MatchConfig, PlayerId, Rules, Side};
 pub use sim::{Ball, Event, Intent, MatchState, OutReason, TickInput};

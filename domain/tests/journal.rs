@@ -1,10 +1,8 @@
 //! The match journal: whole matches played by bots over the simulated network (see
-//! `support`) are journaled from the server's events and re-run with [`verify`]; a journal
+//! `pong_domain::testing`) are journaled from the server's events and re-run with [`verify`]; a journal
 //! altered in any way that matters is refused with the error that names the change.
 
 #![allow(clippy::unwrap_used)]
-
-mod support;
 
 use pong_domain::PlayerId;
 use pong_domain::bot::Bot;
@@ -12,7 +10,7 @@ use pong_domain::journal::{JournalError, Record, RecoveredMatch, verify};
 use pong_domain::proto::MatchId;
 use pong_domain::server::ServerConfig;
 use pong_domain::sim::Intent;
-use support::*;
+use pong_domain::testing::{Latency, MS, SECOND, SimNet, player};
 
 /// A finished match's journal.
 fn played(players: u8, seed: u8, kill_one: bool) -> Vec<Record> {
@@ -28,9 +26,9 @@ fn played(players: u8, seed: u8, kill_one: bool) -> Vec<Record> {
     for i in 0..players {
         let bot = Bot::new(PlayerId::ALL[0], 600, u64::from(i) * 7 + u64::from(seed));
         net.add_client(
-            SimNet::player(&format!("p{i}"), players),
+            player(&format!("p{i}"), players),
             Some(bot),
-            Link::wan(15, 5),
+            Latency::wan(15, 5),
             u64::from(i) * 30 * MS,
         );
     }
@@ -41,12 +39,7 @@ fn played(players: u8, seed: u8, kill_one: bool) -> Vec<Record> {
     net.run_until(net.now + 3600 * SECOND, |n| n.all_finished());
     net.server.handle_timeout(net.now + 60 * SECOND);
     net.flush();
-    net.server_events
-        .iter()
-        .filter_map(|(_, e)| e.record())
-        .filter(|(m, _)| *m == MatchId(1))
-        .map(|(_, r)| r.clone())
-        .collect()
+    net.take_journal(MatchId(1))
 }
 
 fn tick_indices(j: &[Record]) -> Vec<usize> {

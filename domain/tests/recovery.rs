@@ -1,4 +1,4 @@
-//! Crash recovery at the domain level: bots play over the simulated network (see `support`),
+//! Crash recovery at the domain level: bots play over the simulated network (see `pong_domain::testing`),
 //! the server dies mid-match with the tail of its journal lost, a new server rebuilds the
 //! match from what was kept ([`RecoveredMatch::rebuild`], [`ServerCore::restore`]), the
 //! clients come back with their tokens and the match ends with the points scored before the
@@ -6,15 +6,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use pong_domain::PlayerId;
 use pong_domain::bot::Bot;
 use pong_domain::client::ClientPhase;
 use pong_domain::journal::{Record, RecoveredMatch, verify};
 use pong_domain::proto::{MatchId, MatchOver};
 use pong_domain::server::{ServerConfig, ServerCore};
-use support::*;
+use pong_domain::testing::{Latency, MS, SECOND, SimNet, player};
 
 fn config(players: u8) -> ServerConfig {
     ServerConfig {
@@ -23,17 +21,6 @@ fn config(players: u8) -> ServerConfig {
         record_ticks: true,
         countdown: SECOND,
         ..ServerConfig::default()
-    }
-}
-
-/// Moves the server's events so far into `journal` (the records of match `mid`).
-fn take_journal(net: &mut SimNet, mid: MatchId, journal: &mut Vec<Record>) {
-    for (_, e) in net.server_events.drain(..) {
-        if let Some((m, r)) = e.record()
-            && m == mid
-        {
-            journal.push(r.clone());
-        }
     }
 }
 
@@ -47,7 +34,7 @@ fn crash_and_restore(
     seed: u8,
 ) -> u32 {
     let mid = MatchId(1);
-    take_journal(net, mid, journal);
+    journal.extend(net.take_journal(mid));
     journal.truncate(journal.len().saturating_sub(lost));
     let rm = RecoveredMatch::rebuild(mid, journal).unwrap();
     let tick = rm.tick();
@@ -63,9 +50,9 @@ fn run(players: u8, seed: u8, lost: &[usize]) -> (MatchOver, Vec<Record>, Vec<[u
     for i in 0..players {
         let bot = Bot::new(PlayerId::ALL[0], 700, u64::from(i) + u64::from(seed));
         net.add_client(
-            SimNet::player(&format!("bot{i}"), players),
+            player(&format!("bot{i}"), players),
             Some(bot),
-            Link::wan(20, 5),
+            Latency::wan(20, 5),
             u64::from(i) * 50 * MS,
         );
     }
@@ -93,7 +80,7 @@ fn run(players: u8, seed: u8, lost: &[usize]) -> (MatchOver, Vec<Record>, Vec<[u
         lives_at_crash.push(state.lives);
     }
     net.run_until(net.now + 3600 * SECOND, |n| n.all_finished());
-    take_journal(&mut net, MatchId(1), &mut journal);
+    journal.extend(net.take_journal(MatchId(1)));
     let mut result = None;
     for c in &net.clients {
         match c.core.phase() {

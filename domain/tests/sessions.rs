@@ -1,26 +1,15 @@
-//! Whole sessions through ServerCore + ClientCores on a virtual clock (see `support`):
+//! Whole sessions through ServerCore + ClientCores on a virtual clock (see `pong_domain::testing`):
 //! bots play real matches over a simulated network; the transcripts of what the server and
 //! each client reported are recorded as insta snapshots. A transcript changes only when the
 //! protocol's behaviour does, and the commit that changes one says why.
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use pong_domain::PlayerId;
 use pong_domain::bot::Bot;
 use pong_domain::client::{ClientEvent, ClientPhase};
 use pong_domain::server::ServerConfig;
-use support::*;
-
-fn fast_config(players: u8) -> ServerConfig {
-    ServerConfig {
-        default_players: players,
-        lives: 2,
-        record_ticks: true,
-        ..ServerConfig::default()
-    }
-}
+use pong_domain::testing::{Latency, MS, SECOND, SimNet, player, short_matches};
 
 fn finals(net: &SimNet) -> Vec<(u64, String)> {
     net.clients
@@ -37,13 +26,13 @@ fn finals(net: &SimNet) -> Vec<(u64, String)> {
 #[test]
 fn bots_play_a_match_to_the_end() {
     for players in 2..=4u8 {
-        let mut net = SimNet::new(fast_config(players), players);
+        let mut net = SimNet::new(short_matches(players), players);
         for i in 0..players {
             let bot = Bot::new(PlayerId::ALL[0], 800, u64::from(i));
             net.add_client(
-                SimNet::player(&format!("bot{i}"), players),
+                player(&format!("bot{i}"), players),
                 Some(bot),
-                Link::wan(30, 10),
+                Latency::wan(30, 10),
                 u64::from(i) * 100 * MS,
             );
         }
@@ -155,13 +144,13 @@ fn transcript(net: &SimNet, t0: u64) -> String {
     out.join("\n")
 }
 
-fn bots(net: &mut SimNet, players: u8, link: Link, stagger: u64) {
+fn bots(net: &mut SimNet, players: u8, latency: Latency, stagger: u64) {
     for i in 0..players {
         let bot = Bot::new(PlayerId::ALL[0], 800, u64::from(i));
         net.add_client(
-            SimNet::player(&format!("bot{i}"), players),
+            player(&format!("bot{i}"), players),
             Some(bot),
-            link,
+            latency,
             u64::from(i) * stagger,
         );
     }
@@ -169,18 +158,18 @@ fn bots(net: &mut SimNet, players: u8, link: Link, stagger: u64) {
 
 #[test]
 fn session_two_players_start_to_finish() {
-    let mut net = SimNet::new(fast_config(2), 31);
+    let mut net = SimNet::new(short_matches(2), 31);
     let t0 = net.now;
-    bots(&mut net, 2, Link::wan(20, 5), 150 * MS);
+    bots(&mut net, 2, Latency::wan(20, 5), 150 * MS);
     net.run_until(t0 + 3600 * SECOND, |n| n.all_finished());
     insta::assert_snapshot!(transcript(&net, t0));
 }
 
 #[test]
 fn session_a_cut_link_pauses_and_the_player_comes_back() {
-    let mut net = SimNet::new(ServerConfig { lives: 3, ..fast_config(3) }, 21);
+    let mut net = SimNet::new(ServerConfig { lives: 3, ..short_matches(3) }, 21);
     let t0 = net.now;
-    bots(&mut net, 3, Link::wan(50, 20), 0);
+    bots(&mut net, 3, Latency::wan(50, 20), 0);
     net.run_until(t0 + 5 * SECOND, |_| false);
     net.clients[2].cut = true;
     net.run_until(t0 + 8 * SECOND, |_| false);
@@ -193,21 +182,16 @@ fn session_a_cut_link_pauses_and_the_player_comes_back() {
 
 #[test]
 fn session_a_player_leaves_the_lobby_and_another_takes_the_seat() {
-    let mut net = SimNet::new(fast_config(2), 41);
+    let mut net = SimNet::new(short_matches(2), 41);
     let t0 = net.now;
-    net.add_client(
-        SimNet::player("Ada", 2),
-        Some(Bot::new(PlayerId::ALL[0], 800, 1)),
-        Link::LAN,
-        0,
-    );
+    net.add_client(player("Ada", 2), Some(Bot::new(PlayerId::ALL[0], 800, 1)), Latency::LAN, 0);
     // Bob joins but leaves after 100 ms, before his clock is synced enough to be ready.
-    net.add_client(SimNet::player("Bob", 2), None, Link::LAN, 20 * MS);
+    net.add_client(player("Bob", 2), None, Latency::LAN, 20 * MS);
     net.run_until(t0 + 120 * MS, |_| false);
     net.clients[1].core.leave();
     net.flush();
     net.run_until(t0 + 2 * SECOND, |_| false);
-    net.add_client(SimNet::player("Cy", 2), Some(Bot::new(PlayerId::ALL[0], 800, 3)), Link::LAN, 0);
+    net.add_client(player("Cy", 2), Some(Bot::new(PlayerId::ALL[0], 800, 3)), Latency::LAN, 0);
     net.run_until(t0 + 3600 * SECOND, |n| {
         n.clients[0].core.is_finished() && n.clients[2].core.is_finished()
     });
@@ -217,9 +201,9 @@ fn session_a_player_leaves_the_lobby_and_another_takes_the_seat() {
 
 #[test]
 fn session_after_the_grace_period_the_silent_side_is_a_wall() {
-    let mut net = SimNet::new(ServerConfig { lives: 3, grace: 4 * SECOND, ..fast_config(3) }, 51);
+    let mut net = SimNet::new(ServerConfig { lives: 3, grace: 4 * SECOND, ..short_matches(3) }, 51);
     let t0 = net.now;
-    bots(&mut net, 3, Link::wan(30, 10), 0);
+    bots(&mut net, 3, Latency::wan(30, 10), 0);
     net.run_until(t0 + 5 * SECOND, |_| false);
     net.clients[1].dead = true;
     net.run_until(t0 + 3600 * SECOND, |n| n.all_finished());

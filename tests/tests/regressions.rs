@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pong_domain::client::{ClientConfig, ClientCore, ClientEvent, ClientPhase};
+use pong_domain::client::{ClientCore, ClientEvent, ClientPhase};
 use pong_domain::journal::Record;
-use pong_domain::proto::{MatchId, MatchOver, Name};
+use pong_domain::proto::{MatchId, MatchOver};
 use pong_domain::server::{ServerConfig, ServerCore, ServerEvent};
 use pong_domain::sim::{Event, Intent, OutReason};
+use pong_domain::testing::{join_frame, player, short_matches};
 use pong_link_conditioner::{ConditionedConnector, LinkConditions, LinkControl};
 use pong_ports::Connector;
 use pong_runtime::bot::BotController;
@@ -77,15 +78,6 @@ impl Played {
     }
 }
 
-fn server_config(players: u8) -> ServerConfig {
-    ServerConfig {
-        default_players: players,
-        lives: 2,
-        record_ticks: true,
-        ..ServerConfig::default()
-    }
-}
-
 struct Server {
     local: LocalServer,
     events: Arc<Mutex<Vec<(Instant, ServerEvent)>>>,
@@ -119,9 +111,7 @@ impl Server {
 }
 
 fn client(name: &str, players: u8) -> ClientCore {
-    let mut c = ClientConfig::new(Name::new(name).unwrap());
-    c.players = Some(players);
-    ClientCore::new(c)
+    ClientCore::new(player(name, players))
 }
 
 fn wan(seed: u64) -> LinkConditions {
@@ -173,7 +163,7 @@ fn assert_agree(server: &Server, played: &[Played]) {
 #[tokio::test(start_paused = true)]
 async fn the_match_starts_on_every_host_within_one_tick() {
     for seed in 0..5u64 {
-        let server = start_server(server_config(4), seed as u8);
+        let server = start_server(short_matches(4), seed as u8);
         let mut tasks = Vec::new();
         for i in 0..4u64 {
             let (connector, _) = conditioned(&server, wan(seed * 10 + i));
@@ -198,7 +188,7 @@ async fn the_match_starts_on_every_host_within_one_tick() {
 async fn no_member_misses_any_message() {
     // Jitter reorders frames; some are duplicated; inputs are repeated until acknowledged
     // and missing ticks are asked for again, so every host still sees every event.
-    let server = start_server(server_config(3), 7);
+    let server = start_server(short_matches(3), 7);
     let mut tasks = Vec::new();
     for i in 0..3u64 {
         let conditions =
@@ -218,7 +208,7 @@ async fn no_member_misses_any_message() {
 
 #[tokio::test(start_paused = true)]
 async fn a_player_who_joins_and_leaves_frees_the_seat() {
-    let server = start_server(server_config(2), 9);
+    let server = start_server(short_matches(2), 9);
     let connector = server.local.connector();
     // Bob waits in a 2-player lobby; Ada joins it, then leaves before the start.
     let bob = spawn_player("Bob".into(), 2, connector.clone(), 2, Duration::ZERO).await;
@@ -266,7 +256,7 @@ async fn a_player_who_joins_and_leaves_frees_the_seat() {
 
 #[tokio::test(start_paused = true)]
 async fn a_silent_member_is_reported_and_can_come_back() {
-    let config = ServerConfig { lives: 5, ..server_config(3) };
+    let config = ServerConfig { lives: 5, ..short_matches(3) };
     let lost_timeout = Duration::from_micros(config.lost_timeout);
     let server = start_server(config, 11);
     let mut tasks = Vec::new();
@@ -306,7 +296,7 @@ async fn a_silent_member_is_reported_and_can_come_back() {
 
 #[tokio::test(start_paused = true)]
 async fn after_the_grace_period_a_silent_side_becomes_a_wall() {
-    let config = ServerConfig { grace: 5_000_000, lives: 5, ..server_config(3) };
+    let config = ServerConfig { grace: 5_000_000, lives: 5, ..short_matches(3) };
     let server = start_server(config, 12);
     let mut tasks = Vec::new();
     let mut controls = Vec::new();
@@ -356,7 +346,7 @@ async fn after_the_grace_period_a_silent_side_becomes_a_wall() {
 async fn the_ball_is_the_servers() {
     // 200 matches at once on one server, every link 50 ± 20 ms each way: every client's
     // final standings and hash equal the server's.
-    let server = start_server(ServerConfig { lives: 1, ..server_config(2) }, 13);
+    let server = start_server(ServerConfig { lives: 1, ..short_matches(2) }, 13);
     let mut tasks = Vec::new();
     let sizes = [2u8, 3, 4];
     let mut seed = 0u64;
@@ -405,7 +395,7 @@ async fn start_order_of_clients_does_not_matter() {
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = events.clone();
         let transport = Box::new(hub.server().unwrap());
-        let core = ServerCore::new(server_config(3), [round as u8; 32]);
+        let core = ServerCore::new(short_matches(3), [round as u8; 32]);
         let server = tokio::spawn(pong_runtime::server::serve(
             core,
             transport,
@@ -427,22 +417,17 @@ async fn start_order_of_clients_does_not_matter() {
 #[tokio::test(start_paused = true)]
 async fn forged_inputs_wrong_tokens_and_garbage_change_nothing() {
     use pong_domain::codec;
-    use pong_domain::proto::{InputRun, Join, OpenMsg, SessionMsg, Signed, Token};
+    use pong_domain::proto::{InputRun, SessionMsg, Signed, Token};
 
-    let server = start_server(server_config(2), 14);
+    let server = start_server(short_matches(2), 14);
     let connector = server.local.connector();
     let a = spawn_player("A".into(), 2, connector.clone(), 1, Duration::ZERO).await;
     let b = spawn_player("B".into(), 2, connector.clone(), 2, Duration::from_millis(100)).await;
     // The attacker has a seat of its own in another match and knows the victims' session ids.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut link = connector.connect().await.unwrap();
+    link.send(join_frame("Mallory", Some(4)).into()).unwrap();
     let mut buf = Vec::new();
-    codec::encode_open(
-        &OpenMsg::Join(Join { name: Name::new("Mallory").unwrap(), players: Some(4), room: None }),
-        &mut buf,
-    )
-    .unwrap();
-    link.send(buf.clone().into()).unwrap();
     let mut sent = 0;
     for round in 0..600u32 {
         // Inputs for both victims' sessions, signed with guessed tokens. The server drops a

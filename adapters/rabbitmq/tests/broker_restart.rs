@@ -24,19 +24,6 @@ use pong_transport_amqp::{AmqpClient, AmqpConnector, AmqpOptions, AmqpServer};
 const RESTART_WAIT: Duration = Duration::from_secs(90);
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Starts the broker app again if the test stopped it and did not get to start it.
-struct RestartGuard {
-    armed: bool,
-}
-
-impl Drop for RestartGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = common::rabbitmqctl(&["start_app"]);
-        }
-    }
-}
-
 async fn ctl(args: &'static [&'static str]) {
     tokio::task::spawn_blocking(move || common::rabbitmqctl(args))
         .await
@@ -92,7 +79,7 @@ async fn the_server_transport_survives_a_broker_restart() {
     };
     assert_eq!(frame, Bytes::from_static(b"before"));
 
-    let mut guard = RestartGuard { armed: true };
+    let mut guard = common::RestartGuard { armed: true };
     ctl(&["stop_app"]).await;
 
     // The client's link ends. The server notices, reports its peer gone at once (so a game

@@ -22,6 +22,12 @@ async fn within<F: Future>(what: &str, fut: F) -> F::Output {
     tokio::time::timeout(WAIT, fut).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
+/// The tests look for the broker where the adapter does when nothing else is said.
+#[test]
+fn the_tests_default_broker_is_the_adapters() {
+    assert_eq!(pong_tests::broker::DEFAULT_URL, pong_transport_amqp::DEFAULT_URL);
+}
+
 /// The next frame at the server, with the link events before it.
 async fn next_frame(server: &mut AmqpServer) -> (PeerId, Bytes, Vec<Incoming>) {
     let mut events = Vec::new();

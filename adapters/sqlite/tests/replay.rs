@@ -1,15 +1,12 @@
 //! Issue 8's replay tests on real matches: bots play 100 seeded matches against the real
-//! `ServerCore` over the domain's simulated network (its `support` module, shared by path),
-//! every server event is journaled into an SQLite store in batches of every size, and each
+//! `ServerCore` over the domain's simulated network (`pong_domain::testing`), every server
+//! event is journaled into an SQLite store in batches of every size, and each
 //! match read back re-runs bit for bit ([`journal::verify`]) to the result the server
 //! announced. Then the file is damaged every way we can think of — bytes flipped, pages
 //! zeroed, cut short — and reading it gives a clear error, never a panic, and never a
 //! verification of anything but the original journal.
 
 #![allow(clippy::unwrap_used)]
-
-#[path = "../../../domain/tests/support/mod.rs"]
-mod support;
 
 use std::collections::BTreeMap;
 
@@ -18,9 +15,9 @@ use pong_domain::bot::Bot;
 use pong_domain::journal::{self, Record};
 use pong_domain::proto::{MatchId, MatchOver};
 use pong_domain::server::ServerConfig;
+use pong_domain::testing::{Latency, MS, SECOND, SimNet, player};
 use pong_ports::{Entry, EventStore, StoreError};
 use pong_store_sqlite::SqliteStore;
-use support::{Link, MS, SECOND, SimNet};
 
 /// Plays match `n` (id `n`) to its end; returns its journal and the server's result.
 fn play(n: u32) -> (Vec<Record>, MatchOver) {
@@ -39,11 +36,11 @@ fn play(n: u32) -> (Vec<Record>, MatchOver) {
     for i in 0..players {
         let bot =
             Bot::new(PlayerId::ALL[0], 500 + 100 * u16::from(i), u64::from(n) * 10 + u64::from(i));
-        let link = Link::wan(5 + u64::from(n % 40), u64::from(n % 7));
+        let latency = Latency::wan(5 + u64::from(n % 40), u64::from(n % 7));
         net.add_client(
-            SimNet::player(&format!("p{n}-{i}"), players),
+            player(&format!("p{n}-{i}"), players),
             Some(bot),
-            link,
+            latency,
             u64::from(i) * 20 * MS,
         );
     }

@@ -15,7 +15,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::amqp::{BrokerLock, DEFAULT_URL, broker, host_port};
+use common::amqp::{BrokerLock, broker};
 use common::{assert_agree, four_bots, reports, server, unique};
 
 #[test]
@@ -32,14 +32,4 @@ fn four_bot_processes_finish_a_match_through_rabbitmq() {
     let reports = reports(&mut bots);
     let summary = assert_agree(&reports, &server);
     eprintln!("amqp: {summary}; {:.1?} in all", started.elapsed());
-}
-
-#[test]
-fn broker_urls_are_split_into_host_and_port() {
-    assert_eq!(host_port(DEFAULT_URL).unwrap(), ("127.0.0.1".to_owned(), 5672));
-    assert_eq!(host_port("amqp://u:p@broker.example:5673/v").unwrap().1, 5673);
-    assert_eq!(host_port("amqps://broker.example/v?heartbeat=5").unwrap().1, 5671);
-    assert_eq!(host_port("amqp://[::1]:5000/%2f").unwrap(), ("::1".to_owned(), 5000));
-    assert_eq!(host_port("amqp://[::1]/%2f").unwrap(), ("::1".to_owned(), 5672));
-    assert!(host_port("http://x").is_err());
 }

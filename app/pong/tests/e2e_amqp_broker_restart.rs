@@ -20,24 +20,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::amqp::{BrokerLock, broker, rabbitmqctl, rabbitmqctl_or_skip, reachable};
+use common::amqp::{BrokerLock, RestartGuard, broker, rabbitmqctl, rabbitmqctl_or_skip, reachable};
 use common::{MATCH_LIMIT, assert_agree, four_bots, num, reports, server, unique};
 
 /// Generous: a broker app takes a second or two to start, more on a busy machine.
 const RESTART_WAIT: Duration = Duration::from_secs(90);
-
-/// Starts the broker's app again if the test stopped it and did not get to start it.
-struct RestartGuard {
-    armed: bool,
-}
-
-impl Drop for RestartGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = rabbitmqctl(&["start_app"]);
-        }
-    }
-}
 
 #[test]
 fn a_match_pauses_through_a_broker_restart_then_resumes_and_finishes_in_agreement() {

@@ -1,43 +1,10 @@
 //! Unit tests of the server's rules, driven frame by frame on a hand-set clock.
 
 use super::*;
-use crate::codec::{decode_server, encode_open, encode_signed};
 use crate::journal::RecoveredMatch;
-use crate::proto::Signed;
-use crate::proto::{InputRun, Join, Name, Token, Welcome};
+use crate::proto::{InputRun, Token, Welcome};
 use crate::sim::Intent;
-
-fn join_frame(name: &str, players: Option<u8>) -> Vec<u8> {
-    let mut buf = Vec::new();
-    let join = Join { name: Name::new(name).unwrap(), players, room: None };
-    encode_open(&OpenMsg::Join(join), &mut buf).unwrap();
-    buf
-}
-
-fn drain(core: &mut ServerCore) -> Vec<(Transmit, Option<ServerMsg>)> {
-    let mut out = Vec::new();
-    let mut buf = Vec::new();
-    while let Some(t) = core.poll_transmit(&mut buf) {
-        let msg = matches!(t, Transmit::Send(_)).then(|| decode_server(&buf).unwrap());
-        out.push((t, msg));
-    }
-    out
-}
-
-fn welcome_of(out: &[(Transmit, Option<ServerMsg>)]) -> Welcome {
-    out.iter()
-        .find_map(|(_, m)| match m {
-            Some(ServerMsg::Welcome(w)) => Some(w.clone()),
-            _ => None,
-        })
-        .unwrap()
-}
-
-fn signed(w: &Welcome, seq: u32, msg: SessionMsg) -> Vec<u8> {
-    let mut buf = Vec::new();
-    encode_signed(Signed { session: w.session, seq }, &msg, &w.token, &mut buf).unwrap();
-    buf
-}
+use crate::testing::{drain, join_frame, resume, signed, take_records, welcome_of};
 
 #[test]
 fn two_joins_fill_a_match_and_ready_starts_the_countdown() {
@@ -63,17 +30,6 @@ fn two_joins_fill_a_match_and_ready_starts_the_countdown() {
     assert!(at >= 30 + 3 * SECOND);
 }
 
-/// Every event the core reported, as journal records of match `mid`.
-fn journal(core: &mut ServerCore, into: &mut Vec<Record>, mid: MatchId) {
-    while let Some(e) = core.poll_event() {
-        if let Some((m, r)) = e.record()
-            && m == mid
-        {
-            into.push(r.clone());
-        }
-    }
-}
-
 /// A two-player match run for `ticks` ticks with players' inputs; returns both welcomes
 /// and the journal.
 fn played(core: &mut ServerCore, ticks: u32) -> (Welcome, Welcome, Vec<Record>) {
@@ -97,30 +53,9 @@ fn played(core: &mut ServerCore, ticks: u32) -> (Welcome, Welcome, Vec<Record>) 
         now += period;
         core.handle_timeout(now);
         drain(core);
-        journal(core, &mut records, w1.match_id);
+        records.extend(take_records(core, w1.match_id));
     }
     (w1, w2, records)
-}
-
-fn resume(
-    core: &mut ServerCore,
-    now: u64,
-    peer: PeerId,
-    w: &Welcome,
-    seq: u32,
-) -> Vec<(Transmit, Option<ServerMsg>)> {
-    let mut buf = Vec::new();
-    encode_open(&OpenMsg::Resume { session: w.session }, &mut buf).unwrap();
-    core.handle_frame(now, peer, &buf);
-    let nonce = drain(core)
-        .iter()
-        .find_map(|(_, m)| match m {
-            Some(ServerMsg::Challenge { nonce, .. }) => Some(*nonce),
-            _ => None,
-        })
-        .unwrap();
-    core.handle_frame(now, peer, &signed(w, seq, SessionMsg::Prove { nonce }));
-    drain(core)
 }
 
 #[test]
@@ -248,7 +183,7 @@ fn a_match_restored_before_its_start_is_back_in_its_lobby() {
     core.handle_frame(20, PeerId(1), &signed(&w1, 1, SessionMsg::Ready));
     core.handle_frame(30, PeerId(2), &signed(&w2, 1, SessionMsg::Ready));
     let mut records = Vec::new();
-    journal(&mut core, &mut records, w1.match_id);
+    records.extend(take_records(&mut core, w1.match_id));
     assert!(records.contains(&Record::CountdownStarted));
     let mut core = ServerCore::new(config, [11; 32]);
     core.restore(0, RecoveredMatch::rebuild(w1.match_id, &records).unwrap()).unwrap();

@@ -1,42 +1,39 @@
-//! A deterministic stepper for whole sessions: one [`ServerCore`], any number of
-//! [`ClientCore`]s, a virtual clock and a simulated network with per-link latency and
-//! jitter, in the manner of quinn-proto's test `Pair`. `run_until` jumps the clock from one
-//! wake-up to the next, so minutes of play take milliseconds.
-
-// Shared by several test binaries (and by path from adapters/sqlite's tests): not every
-// binary uses every item, and the trace output is on purpose (SIMNET_TRACE).
-#![allow(
-    dead_code,
-    unreachable_pub,
-    clippy::unwrap_used,
-    clippy::print_stderr,
-    clippy::wrong_self_convention
-)]
+//! [`SimNet`]: a deterministic stepper for whole sessions. One [`ServerCore`], any number of
+//! [`ClientCore`]s, a virtual clock and a simulated network with per-client latency and
+//! jitter, in the manner of quinn-proto's test `Pair`. [`SimNet::run_until`] jumps the clock
+//! from one wake-up to the next, so minutes of play take milliseconds.
+//!
+//! Set `SIMNET_TRACE` to have every delivered frame written to stderr (the test's captured
+//! output).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
-use pong_domain::bot::Bot;
-use pong_domain::client::{ClientConfig, ClientCore, ClientEvent, TransportRequest};
-use pong_domain::proto::{MatchId, Name};
-use pong_domain::route::{Dest, PeerId};
-use pong_domain::server::{ServerConfig, ServerCore, ServerEvent, Transmit};
+use super::{MS, SECOND};
+use crate::bot::Bot;
+use crate::client::{ClientConfig, ClientCore, ClientEvent, TransportRequest};
+use crate::codec;
+use crate::journal::Record;
+use crate::proto::MatchId;
+use crate::route::{Dest, PeerId};
+use crate::server::{ServerConfig, ServerCore, ServerEvent, Transmit};
 
-pub const MS: u64 = 1_000;
-pub const SECOND: u64 = 1_000_000;
-
+/// How long frames between one client and the server take, each way.
 #[derive(Clone, Copy, Debug)]
-pub struct Link {
-    /// One-way latency (µs).
-    pub latency: u64,
+pub struct Latency {
+    /// One-way delay (µs).
+    pub one_way: u64,
     /// Uniform jitter added to each frame, 0..=jitter (µs).
     pub jitter: u64,
 }
 
-impl Link {
-    pub const LAN: Link = Link { latency: 2 * MS, jitter: 0 };
-    pub fn wan(latency_ms: u64, jitter_ms: u64) -> Link {
-        Link { latency: latency_ms * MS, jitter: jitter_ms * MS }
+impl Latency {
+    /// A local network: 2 ms, no jitter.
+    pub const LAN: Latency = Latency { one_way: 2 * MS, jitter: 0 };
+
+    /// A wide-area path: `one_way_ms` milliseconds each way, up to `jitter_ms` more.
+    pub fn wan(one_way_ms: u64, jitter_ms: u64) -> Latency {
+        Latency { one_way: one_way_ms * MS, jitter: jitter_ms * MS }
     }
 }
 
@@ -46,23 +43,32 @@ enum Packet {
     Reconnect { client: usize },
 }
 
+/// One client of a [`SimNet`]: its core, and how the network treats it.
+#[allow(missing_docs)]
 pub struct SimClient {
     pub core: ClientCore,
+    /// Steers the client after every step when set; `None` leaves the intent to the test.
     pub bot: Option<Bot>,
+    /// The server's name for the current connection; `None` while disconnected.
     pub peer: Option<PeerId>,
-    pub link: Link,
+    pub latency: Latency,
     /// Frames to and from this client are silently dropped while cut.
     pub cut: bool,
     /// Client stopped for good (simulates a killed process).
     pub dead: bool,
+    /// What the client reported, with the (network) time it did.
     pub events: Vec<(u64, ClientEvent)>,
     /// Local clock skew: this client's clock reads `now + skew`.
     pub skew: u64,
 }
 
+/// A server and its clients on one virtual clock. See the module docs.
+#[allow(missing_docs)]
 pub struct SimNet {
+    /// The network's clock (µs); each client's clock reads this plus its skew.
     pub now: u64,
     pub server: ServerCore,
+    /// What the server reported, with the time it did.
     pub server_events: Vec<(u64, ServerEvent)>,
     pub clients: Vec<SimClient>,
     queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
@@ -72,12 +78,15 @@ pub struct SimNet {
     next_peer: u64,
     groups: BTreeMap<MatchId, BTreeSet<PeerId>>,
     rng: u64,
-    /// Order frames leave each link in, so jitter never reorders a TCP-like link.
+    /// When the last frame on each client's path, each way (`true`: up), is delivered: with
+    /// `in_order`, no later frame overtakes it.
     last_delivery: BTreeMap<(usize, bool), u64>,
+    /// Whether frames on one client's path keep their order despite jitter (as on TCP).
     pub in_order: bool,
 }
 
 impl SimNet {
+    /// A server with `config`, its keys made of `seed`, and no clients yet.
     pub fn new(config: ServerConfig, seed: u8) -> SimNet {
         SimNet {
             now: 1_000 * SECOND,
@@ -108,7 +117,7 @@ impl SimNet {
         &mut self,
         config: ClientConfig,
         bot: Option<Bot>,
-        link: Link,
+        latency: Latency,
         after: u64,
     ) -> usize {
         let i = self.clients.len();
@@ -117,7 +126,7 @@ impl SimNet {
             core: ClientCore::new(config),
             bot,
             peer: None,
-            link,
+            latency,
             cut: false,
             dead: false,
             events: Vec::new(),
@@ -125,12 +134,6 @@ impl SimNet {
         });
         self.schedule(self.now + after, Packet::Reconnect { client: i });
         i
-    }
-
-    pub fn player(name: &str, players: u8) -> ClientConfig {
-        let mut c = ClientConfig::new(Name::new(name).unwrap());
-        c.players = Some(players);
-        c
     }
 
     fn schedule(&mut self, at: u64, p: Packet) {
@@ -142,9 +145,9 @@ impl SimNet {
     }
 
     fn delay(&mut self, client: usize, up: bool) -> u64 {
-        let link = self.clients[client].link;
-        let jitter = if link.jitter > 0 { self.rand() % (link.jitter + 1) } else { 0 };
-        let mut at = self.now + link.latency + jitter;
+        let latency = self.clients[client].latency;
+        let jitter = if latency.jitter > 0 { self.rand() % (latency.jitter + 1) } else { 0 };
+        let mut at = self.now + latency.one_way + jitter;
         if self.in_order {
             let last = self.last_delivery.entry((client, up)).or_insert(0);
             at = at.max(*last);
@@ -188,7 +191,7 @@ impl SimNet {
                     break;
                 }
                 self.queue.pop();
-                let p = self.packets.remove(&id).unwrap();
+                let p = self.packets.remove(&id).expect("every queued packet is stored");
                 self.deliver(p);
             }
             let now = self.now;
@@ -231,11 +234,14 @@ impl SimNet {
         }
     }
 
+    // The trace is asked for (SIMNET_TRACE) and goes to the test's captured output; the
+    // domain has no logger.
+    #[allow(clippy::print_stderr)]
     fn deliver(&mut self, p: Packet) {
         match p {
             Packet::ToServer { peer, frame } => {
                 if std::env::var("SIMNET_TRACE").is_ok() {
-                    let m = pong_domain::codec::decode_client(&frame)
+                    let m = codec::decode_client(&frame)
                         .map(|m| format!("{m:?}").chars().take(80).collect::<String>());
                     eprintln!("T {} server <- {:?} {:?}", self.now / 1000, peer, m);
                 }
@@ -244,7 +250,7 @@ impl SimNet {
             Packet::ToClient { client, peer, frame } => {
                 let c = &mut self.clients[client];
                 if std::env::var("SIMNET_TRACE").is_ok() {
-                    let m = pong_domain::codec::decode_server(&frame)
+                    let m = codec::decode_server(&frame)
                         .map(|m| format!("{m:?}").chars().take(80).collect::<String>());
                     eprintln!(
                         "T {} -> c{client} {:?} (peer {:?} cur {:?})",
@@ -292,7 +298,7 @@ impl SimNet {
             while let Some(t) = self.server.poll_transmit(&mut buf) {
                 moved = true;
                 match t {
-                    Transmit::Send(Dest::Peer(p)) => self.to_client(p, buf.clone()),
+                    Transmit::Send(Dest::Peer(p)) => self.send_to_client(p, buf.clone()),
                     Transmit::Send(Dest::Group(g)) => {
                         let members: Vec<PeerId> = self
                             .groups
@@ -300,7 +306,7 @@ impl SimNet {
                             .map(|s| s.iter().copied().collect())
                             .unwrap_or_default();
                         for p in members {
-                            self.to_client(p, buf.clone());
+                            self.send_to_client(p, buf.clone());
                         }
                     }
                     Transmit::JoinGroup(p, g) => {
@@ -373,7 +379,7 @@ impl SimNet {
         }
     }
 
-    fn to_client(&mut self, peer: PeerId, frame: Vec<u8>) {
+    fn send_to_client(&mut self, peer: PeerId, frame: Vec<u8>) {
         if let Some(c) = self.client_of(peer) {
             if self.clients[c].cut || self.clients[c].dead {
                 return;
@@ -403,6 +409,19 @@ impl SimNet {
         }
     }
 
+    /// Moves the server's events so far out of [`SimNet::server_events`] and returns the
+    /// journal records among them of match `mid`.
+    pub fn take_journal(&mut self, mid: MatchId) -> Vec<Record> {
+        self.server_events
+            .drain(..)
+            .filter_map(|(_, e)| match e {
+                ServerEvent::Match { match_id, record } if match_id == mid => Some(record),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// True when every client still running has seen its match end.
     pub fn all_finished(&self) -> bool {
         self.clients.iter().all(|c| c.dead || c.core.is_finished())
     }
