@@ -30,9 +30,9 @@
 //! # Endpoints
 //! [`MemoryHub::server`] hands out one endpoint; asking again while it is alive is an error
 //! ([`TransportError::Listen`]), asking after it was dropped gives a fresh endpoint (a
-//! "restarted server": old connections stay closed, new connections get new ids). Dropping the endpoint
-//! closes every connection: clients get [`TransportError::Closed`] after the frames already
-//! queued for them.
+//! "restarted server": old connections stay closed, new connections get new ids). Dropping
+//! the endpoint closes every connection: clients get [`TransportError::Closed`] after the
+//! frames already queued for them.
 //!
 //! # Silent death
 //! [`MemoryClient::sever_silently`] (or [`MemoryHub::sever_silently`] by peer id) makes a
@@ -49,7 +49,8 @@ use pong_ports::{
     ClientTransport, Connector, Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError,
 };
 use pong_transport_support::{
-    Credits, EventReceiver, EventSender, Outbox, PeerTable, Refusal, check_frame_len, events, lock,
+    Credits, EventReceiver, EventSender, Outbox, PeerServer, PeerTable, Refusal, check_frame_len,
+    events, lock,
 };
 use tokio::sync::mpsc;
 
@@ -250,19 +251,22 @@ impl Connection {
     }
 }
 
-impl ServerShared {
+impl AsMut<PeerTable<PeerEntry>> for ServerState {
+    fn as_mut(&mut self) -> &mut PeerTable<PeerEntry> {
+        &mut self.peers
+    }
+}
+
+impl PeerServer for ServerShared {
+    type State = ServerState;
+    type Entry = PeerEntry;
+
     fn state(&self) -> MutexGuard<'_, ServerState> {
         lock(&self.state)
     }
 
-    /// Removes a connection and reports it gone; whoever removes it reports it, so `Gone`
-    /// is sent exactly once per connection. Dropping the entry's sender ends the client's
-    /// `recv` after the frames already queued.
-    fn remove_peer(state: &mut ServerState, events: &EventSender, peer: PeerId, reason: &str) {
-        if state.peers.remove(peer).is_some() {
-            tracing::debug!(%peer, reason, "memory connection gone");
-            events.gone(peer, reason);
-        }
+    fn max_frame_len(&self) -> usize {
+        self.options.max_frame_len
     }
 
     /// A frame could not be queued for `to`: an overflowing or dropped client is
@@ -281,6 +285,18 @@ impl ServerShared {
     }
 }
 
+impl ServerShared {
+    /// Removes a connection and reports it gone; whoever removes it reports it, so `Gone`
+    /// is sent exactly once per connection. Dropping the entry's sender ends the client's
+    /// `recv` after the frames already queued.
+    fn remove_peer(state: &mut ServerState, events: &EventSender, peer: PeerId, reason: &str) {
+        if state.peers.remove(peer).is_some() {
+            tracing::debug!(%peer, reason, "memory connection gone");
+            events.gone(peer, reason);
+        }
+    }
+}
+
 /// The server endpoint of a [`MemoryHub`]. Dropping it closes every connection.
 #[derive(Debug)]
 pub struct MemoryServer {
@@ -292,7 +308,7 @@ impl MemoryServer {
     /// The peers currently connected, in id order (for tests and diagnostics).
     #[must_use]
     pub fn peers(&self) -> Vec<PeerId> {
-        self.shared.state().peers.ids()
+        self.shared.peer_ids()
     }
 }
 
@@ -313,27 +329,19 @@ impl ServerTransport for MemoryServer {
     }
 
     fn send(&self, to: PeerId, frame: Frame) -> Result<(), TransportError> {
-        check_frame_len(&frame, self.shared.options.max_frame_len)?;
-        let mut state = self.shared.state();
-        state.peers.send(to, frame).map_err(|refusal| self.shared.refused(&mut state, to, refusal))
+        self.shared.send_to(to, frame)
     }
 
     fn publish(&self, group: MatchId, frame: Frame) -> Result<(), TransportError> {
-        check_frame_len(&frame, self.shared.options.max_frame_len)?;
-        let mut state = self.shared.state();
-        // A member that overflows is disconnected and reported; the others still get it.
-        for (peer, refusal) in state.peers.publish(group, &frame) {
-            self.shared.refused(&mut state, peer, refusal);
-        }
-        Ok(())
+        self.shared.publish_to(group, &frame)
     }
 
     fn join_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        self.shared.state().peers.join(peer, group)
+        self.shared.join(peer, group)
     }
 
     fn leave_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        self.shared.state().peers.leave(peer, group);
+        self.shared.leave(peer, group);
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 //! The client end: [`AmqpConnector`] opens one broker connection per client connection and
-//! returns an [`AmqpClient`] whose queue is already declared and consumed, so nothing the server sends
-//! after it learns of the connection (its Welcome) can be missed.
+//! returns an [`AmqpClient`] whose queue is already declared and consumed, so nothing the
+//! server sends after it learns of the connection (its Welcome) can be missed.
 //!
 //! ```text
 //! connect(): connect ─► passive-declare pong.<name>.in (server there?) ─► declare own queue
@@ -446,7 +446,8 @@ enum End {
     Lost(String),
 }
 
-/// The background task of one connection: publishes, consumes, and closes the connection at the end.
+/// The background task of one connection: publishes, consumes, and closes the broker
+/// connection at the end.
 struct Driver {
     shared: Arc<ClientShared>,
     options: Arc<AmqpOptions>,

@@ -665,7 +665,8 @@ impl BrokerConnection {
     }
 }
 
-/// Runs the steps of [`BrokerConnection::establish`] under the operation timeout, naming each failure.
+/// Runs the steps of [`BrokerConnection::establish`] under the operation timeout, naming
+/// each failure.
 struct Setup<'a> {
     addr: String,
     options: &'a AmqpOptions,
@@ -700,8 +701,8 @@ impl Setup<'_> {
     }
 }
 
-/// Keeps the server connected: runs the broker connection, and when it is lost reconnects with capped
-/// exponential backoff, re-declaring everything. Sends fail fast meanwhile.
+/// Keeps the server connected: runs the broker connection, and when it is lost reconnects
+/// with capped exponential backoff, re-declaring everything. Sends fail fast meanwhile.
 async fn supervise(
     shared: Arc<Shared>,
     mut connection: BrokerConnection,

@@ -5,7 +5,8 @@
 //!
 //! - [`peers`]: the table of connected peers and match groups ([`PeerTable`]): a direct
 //!   send into one peer's bounded queue and the fan-out of a group publish, never waiting
-//!   (rule 7 of [`pong_ports::transport`]).
+//!   (rule 7 of [`pong_ports::transport`]); with [`PeerServer`] an endpoint gets `send`,
+//!   `publish` and the group calls from three answers about itself.
 //! - [`events`]: the server's queue of what happened ([`EventSender`], [`EventReceiver`])
 //!   and the per-peer upstream credit ([`Credits`]) that bounds it: a frame carries its
 //!   [`Credit`] until `recv` hands it out.
@@ -25,7 +26,7 @@ use pong_ports::{Frame, TransportError};
 
 pub use backoff::{Backoff, ReconnectPolicy, Retry};
 pub use events::{Credit, Credits, EventReceiver, EventSender, events};
-pub use peers::{Outbox, PeerTable, Refusal, sorted};
+pub use peers::{Outbox, PeerServer, PeerTable, Refusal, sorted};
 
 /// Refuses a frame longer than `max` (rule 4): what `send` and `publish` check first.
 ///

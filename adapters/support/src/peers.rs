@@ -8,9 +8,12 @@
 //! it) is the adapter's.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::MutexGuard;
 
 use pong_ports::{Frame, MatchId, PeerId, TransportError};
 use tokio::sync::mpsc;
+
+use crate::check_frame_len;
 
 /// A peer's entry in a [`PeerTable`]: whatever the adapter keeps per peer, with the queue
 /// frames for it go into.
@@ -22,6 +25,69 @@ pub trait Outbox {
     /// silently, for tests of heartbeats).
     fn is_severed(&self) -> bool {
         false
+    }
+}
+
+/// The shared state of a server endpoint that keeps its peers in a [`PeerTable`]: with
+/// these three answers it gets `send`, `publish` and the group calls of
+/// [`ServerTransport`](pong_ports::ServerTransport), written once here.
+pub trait PeerServer {
+    /// What the endpoint keeps under its lock, the table among it.
+    type State: AsMut<PeerTable<Self::Entry>>;
+    /// A peer's entry.
+    type Entry: Outbox;
+
+    /// Locks the state.
+    fn state(&self) -> MutexGuard<'_, Self::State>;
+
+    /// Longest frame `send` and `publish` accept.
+    fn max_frame_len(&self) -> usize;
+
+    /// A frame could not be queued for `peer`: disconnect it as the transport does (a full
+    /// queue means it cannot keep up), and return what `send` reports.
+    fn refused(&self, state: &mut Self::State, peer: PeerId, refusal: Refusal) -> TransportError;
+
+    /// [`ServerTransport::send`](pong_ports::ServerTransport::send).
+    ///
+    /// # Errors
+    /// As the port says: too large, unknown peer, or back-pressure.
+    fn send_to(&self, to: PeerId, frame: Frame) -> Result<(), TransportError> {
+        check_frame_len(&frame, self.max_frame_len())?;
+        let mut state = self.state();
+        let queued = state.as_mut().send(to, frame);
+        queued.map_err(|refusal| self.refused(&mut state, to, refusal))
+    }
+
+    /// [`ServerTransport::publish`](pong_ports::ServerTransport::publish): a member that
+    /// refuses the frame is disconnected; the others still get it.
+    ///
+    /// # Errors
+    /// A frame that is too large.
+    fn publish_to(&self, group: MatchId, frame: &Frame) -> Result<(), TransportError> {
+        check_frame_len(frame, self.max_frame_len())?;
+        let mut state = self.state();
+        for (peer, refusal) in state.as_mut().publish(group, frame) {
+            self.refused(&mut state, peer, refusal);
+        }
+        Ok(())
+    }
+
+    /// [`ServerTransport::join_group`](pong_ports::ServerTransport::join_group).
+    ///
+    /// # Errors
+    /// [`TransportError::UnknownPeer`] if the peer is gone.
+    fn join(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
+        self.state().as_mut().join(peer, group)
+    }
+
+    /// [`ServerTransport::leave_group`](pong_ports::ServerTransport::leave_group).
+    fn leave(&self, peer: PeerId, group: MatchId) {
+        self.state().as_mut().leave(peer, group);
+    }
+
+    /// The peers in id order, for the endpoint's `peers()`.
+    fn peer_ids(&self) -> Vec<PeerId> {
+        self.state().as_mut().ids()
     }
 }
 

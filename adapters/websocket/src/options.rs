@@ -25,8 +25,8 @@ pub struct WsOptions {
     /// `publish` refuse longer frames; a peer that sends one is disconnected (close code
     /// 1009). Default [`pong_domain::codec::MAX_FRAME_LEN`].
     pub max_frame_len: usize,
-    /// Frames each connection may have queued for sending (per connection at the server, per connection
-    /// at the client) before the connection is disconnected as too slow. Also the number of
+    /// Frames each connection may have queued for sending (at the server and at the client)
+    /// before the connection is disconnected as too slow. Also the number of
     /// received frames a client buffers for its `recv`. Default
     /// [`WsOptions::DEFAULT_QUEUE_CAPACITY`].
     pub queue_capacity: usize,

@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use pong_ports::{Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError};
-use pong_transport_support::{Outbox, PeerTable, Refusal, check_frame_len, lock};
+use pong_transport_support::{Outbox, PeerServer, PeerTable, Refusal, lock};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -150,7 +150,7 @@ impl WsServer {
     /// The peers currently connected, in id order (for tests and diagnostics).
     #[must_use]
     pub fn peers(&self) -> Vec<PeerId> {
-        self.shared.state().peers.ids()
+        self.shared.peer_ids()
     }
 
     /// The remote address of a connected peer, for logs.
@@ -177,15 +177,28 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-impl Shared {
+impl AsMut<PeerTable<PeerEntry>> for State {
+    fn as_mut(&mut self) -> &mut PeerTable<PeerEntry> {
+        &mut self.peers
+    }
+}
+
+impl PeerServer for Shared {
+    type State = State;
+    type Entry = PeerEntry;
+
     fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
+    }
+
+    fn max_frame_len(&self) -> usize {
+        self.options.max_frame_len
     }
 
     /// A frame could not be queued for `to`: a peer that cannot keep up is closed at once
     /// (1008), one whose writer is gone is forgotten (its reader reports it). Returns what
     /// `send` reports.
-    fn refused(state: &mut State, to: PeerId, refusal: Refusal) -> TransportError {
+    fn refused(&self, state: &mut State, to: PeerId, refusal: Refusal) -> TransportError {
         match refusal {
             Refusal::Unknown => {}
             Refusal::Full => {
@@ -229,27 +242,19 @@ impl ServerTransport for WsServer {
     }
 
     fn send(&self, to: PeerId, frame: Frame) -> Result<(), TransportError> {
-        check_frame_len(&frame, self.shared.options.max_frame_len)?;
-        let mut state = self.shared.state();
-        state.peers.send(to, frame).map_err(|refusal| Shared::refused(&mut state, to, refusal))
+        self.shared.send_to(to, frame)
     }
 
     fn publish(&self, group: MatchId, frame: Frame) -> Result<(), TransportError> {
-        check_frame_len(&frame, self.shared.options.max_frame_len)?;
-        let mut state = self.shared.state();
-        // A member that overflows is disconnected and reported; the others still get it.
-        for (peer, refusal) in state.peers.publish(group, &frame) {
-            Shared::refused(&mut state, peer, refusal);
-        }
-        Ok(())
+        self.shared.publish_to(group, &frame)
     }
 
     fn join_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        self.shared.state().peers.join(peer, group)
+        self.shared.join(peer, group)
     }
 
     fn leave_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        self.shared.state().peers.leave(peer, group);
+        self.shared.leave(peer, group);
         Ok(())
     }
 

@@ -39,7 +39,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use pong_ports::{Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError};
 use pong_transport_support::{
-    Credits, EventReceiver, EventSender, Outbox, PeerTable, Refusal, check_frame_len, events, lock,
+    Credits, EventReceiver, EventSender, Outbox, PeerServer, PeerTable, Refusal, events, lock,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -167,28 +167,22 @@ struct Shared {
     counters: Counters,
 }
 
-impl Shared {
+impl AsMut<PeerTable<PeerEntry>> for State {
+    fn as_mut(&mut self) -> &mut PeerTable<PeerEntry> {
+        &mut self.peers
+    }
+}
+
+impl PeerServer for Shared {
+    type State = State;
+    type Entry = PeerEntry;
+
     fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
 
-    /// Removes a peer and reports it gone; whoever removes it reports it, so `Gone` is sent
-    /// exactly once per peer. Dropping the entry closes its outbox: the writer sends what is
-    /// queued (unless aborted) and then tells the pump it has finished.
-    fn remove_peer(&self, state: &mut State, peer: PeerId, reason: &str, how: Removal) -> bool {
-        let Some(entry) = state.peers.remove(peer) else { return false };
-        state.by_identity.remove(&entry.identity);
-        if how != Removal::Vanished {
-            let now = Instant::now();
-            state.closing.retain(|_, since| now.duration_since(*since) < CLOSING_MEMORY);
-            state.closing.insert(entry.identity.clone(), now);
-        }
-        if how == Removal::Abort {
-            entry.abort.cancel();
-        }
-        tracing::debug!(%peer, identity = %Hex(&entry.identity), reason, "zmq peer gone");
-        self.events.gone(peer, reason);
-        true
+    fn max_frame_len(&self) -> usize {
+        self.options.max_frame_len
     }
 
     /// A frame could not be queued for `to`: an overflowing peer is closed at once, one
@@ -207,6 +201,27 @@ impl Shared {
             }
         }
         refusal.into_error(to)
+    }
+}
+
+impl Shared {
+    /// Removes a peer and reports it gone; whoever removes it reports it, so `Gone` is sent
+    /// exactly once per peer. Dropping the entry closes its outbox: the writer sends what is
+    /// queued (unless aborted) and then tells the pump it has finished.
+    fn remove_peer(&self, state: &mut State, peer: PeerId, reason: &str, how: Removal) -> bool {
+        let Some(entry) = state.peers.remove(peer) else { return false };
+        state.by_identity.remove(&entry.identity);
+        if how != Removal::Vanished {
+            let now = Instant::now();
+            state.closing.retain(|_, since| now.duration_since(*since) < CLOSING_MEMORY);
+            state.closing.insert(entry.identity.clone(), now);
+        }
+        if how == Removal::Abort {
+            entry.abort.cancel();
+        }
+        tracing::debug!(%peer, identity = %Hex(&entry.identity), reason, "zmq peer gone");
+        self.events.gone(peer, reason);
+        true
     }
 
     /// A peer's writer could not hand a frame to the socket: the crate has dropped the
@@ -656,7 +671,7 @@ impl ZmqServer {
     /// The peers currently connected, in id order (for tests and diagnostics).
     #[must_use]
     pub fn peers(&self) -> Vec<PeerId> {
-        self.shared.state().peers.ids()
+        self.shared.peer_ids()
     }
 }
 
@@ -688,27 +703,19 @@ impl ServerTransport for ZmqServer {
     }
 
     fn send(&self, to: PeerId, frame: Frame) -> Result<(), TransportError> {
-        check_frame_len(&frame, self.shared.options.max_frame_len)?;
-        let mut state = self.shared.state();
-        state.peers.send(to, frame).map_err(|refusal| self.shared.refused(&mut state, to, refusal))
+        self.shared.send_to(to, frame)
     }
 
     fn publish(&self, group: MatchId, frame: Frame) -> Result<(), TransportError> {
-        check_frame_len(&frame, self.shared.options.max_frame_len)?;
-        let mut state = self.shared.state();
-        // A member that overflows is disconnected and reported; the others still get it.
-        for (peer, refusal) in state.peers.publish(group, &frame) {
-            self.shared.refused(&mut state, peer, refusal);
-        }
-        Ok(())
+        self.shared.publish_to(group, &frame)
     }
 
     fn join_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        self.shared.state().peers.join(peer, group)
+        self.shared.join(peer, group)
     }
 
     fn leave_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        self.shared.state().peers.leave(peer, group);
+        self.shared.leave(peer, group);
         Ok(())
     }
 
