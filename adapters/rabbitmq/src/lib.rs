@@ -5,7 +5,7 @@
 //!
 //! # Topology (per server name `N`, default `pong`)
 //! ```text
-//!  client connection k                          broker                                  server N
+//!  client k                               broker                                  server N
 //!  ─────────────                          ──────                                  ────────
 //!  publish ──► default exchange ──(key pong.N.in)──► [pong.N.in] ─────────────► consume
 //!   (reply_to = amq.gen-k, mandatory)                 not exclusive, x-expires,
