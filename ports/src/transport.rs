@@ -2,17 +2,23 @@
 //!
 //! A frame is one encoded protocol message ([`pong_domain::codec`]); transports never look
 //! inside. Routes are logical: the server sends to one peer or publishes to a match group;
-//! a client sends to the server and receives what is sent to it. Point-to-point transports
-//! (WebSocket, memory) keep group membership on the server side ([`ServerTransport::join_group`]);
-//! broker transports (RabbitMQ, ZeroMQ) let the client subscribe ([`ClientTransport::subscribe`])
-//! and map a publish onto their native fan-out. Both calls exist on every transport, and
-//! each adapter implements the one that matters to it and accepts the other.
+//! a client sends to the server and receives what is sent to it. A peer is one client
+//! connection as the server sees it, named by a [`PeerId`].
+//!
+//! Point-to-point transports (memory, WebSocket, ZeroMQ's ROUTER/DEALER) keep group
+//! membership on the server side ([`ServerTransport::join_group`]) and fan a publish out
+//! over each member's own queue; [`ClientTransport::subscribe`] returns at once. The broker
+//! transport (RabbitMQ) maps a publish onto the broker's fan-out: the client binds its queue
+//! in [`ClientTransport::subscribe`], and the server's `join_group` marks where membership
+//! starts. Both calls exist on every transport, and each adapter implements the one that
+//! matters to it and accepts the other.
 //!
 //! # What every adapter MUST do
 //! The conformance suite in `tests/` has one test per rule.
 //! 1. **Order**: frames a client sends reach the server in the order sent; frames the server
 //!    sends to a peer, directly or through a group, reach it in the order sent.
-//! 2. **No loss on a healthy link**: while a link is up, every frame sent on it arrives once.
+//! 2. **No loss on a healthy connection**: while a connection is up, every frame sent on it
+//!    arrives once.
 //! 3. **Group fan-out**: [`ServerTransport::publish`] reaches every peer in the group (joined
 //!    with [`ServerTransport::join_group`] or confirmed by [`ClientTransport::subscribe`]) and
 //!    no other. The server never receives its own publishes.
@@ -20,12 +26,14 @@
 //!    [`ClientTransport::max_frame_len`]) is refused by `send`/`publish` with
 //!    [`TransportError::FrameTooLarge`]; an oversized frame arriving from a peer is dropped,
 //!    never delivered.
-//! 5. **Vanished peers**: when a transport learns that a client link is gone it MUST report
-//!    [`Incoming::Gone`]; a client whose link is gone gets [`TransportError::Closed`] from
-//!    `recv`. A transport that cannot see disconnects (ZeroMQ) says so with
-//!    [`ServerTransport::detects_disconnects`], and the protocol's heartbeats find them.
-//! 6. **Reconnect**: [`Connector::connect`] may be called again after a link is lost; the
-//!    new link gets a new [`PeerId`] at the server.
+//! 5. **Vanished peers**: when a transport learns that a client's connection is gone (the
+//!    client closed or dropped it, its process died, it overflowed, or the server
+//!    disconnected it) it MUST report [`Incoming::Gone`] exactly once; a client whose
+//!    connection is gone gets [`TransportError::Closed`] from `recv`. A peer that vanishes
+//!    without its connection ever closing (a cable pulled) is seen by no transport: the
+//!    protocol's heartbeats find it.
+//! 6. **Reconnect**: [`Connector::connect`] may be called again after a connection is lost;
+//!    the new connection gets a new [`PeerId`] at the server.
 //! 7. **Never block on a peer**: `send`, `publish` and the group calls only queue work; a
 //!    slow or dead peer never stalls them. A peer whose queue overflows is disconnected
 //!    (and reported as gone) rather than buffered without bound.
@@ -44,7 +52,7 @@ pub type Frame = bytes::Bytes;
 /// What a transport can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
-    /// The link (or the server endpoint) is closed.
+    /// The connection (or the server endpoint) is closed.
     #[error("the link is closed")]
     Closed,
     /// A connection attempt failed.
@@ -63,7 +71,7 @@ pub enum TransportError {
         /// Why it failed.
         reason: String,
     },
-    /// No link with that id (it may have gone).
+    /// No peer with that id (it may have gone).
     #[error("{0} is not connected")]
     UnknownPeer(PeerId),
     /// The frame is longer than the transport carries.
@@ -93,18 +101,18 @@ pub enum TransportError {
 /// Something that happened at the server end of a transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
-    /// A frame from a client link.
+    /// A frame from a peer.
     Frame {
-        /// The link it came on (not proof of who sent it).
+        /// The peer it came from (not proof of who sent it).
         from: PeerId,
         /// The frame.
         frame: Frame,
     },
-    /// A new client link (transports that know about links report it).
+    /// A new peer, before its first frame.
     Connected(PeerId),
-    /// A client link is gone.
+    /// A peer's connection is gone.
     Gone {
-        /// The link.
+        /// The peer.
         peer: PeerId,
         /// Why, for logs.
         reason: String,
@@ -114,7 +122,7 @@ pub enum Incoming {
 /// The server end of a transport. See the module docs for the rules every adapter follows.
 #[async_trait]
 pub trait ServerTransport: Send {
-    /// Waits for the next frame or link event. Cancel-safe.
+    /// Waits for the next frame or peer event. Cancel-safe.
     ///
     /// # Errors
     /// [`TransportError::Closed`] once the endpoint is shut down; other errors are
@@ -137,7 +145,7 @@ pub trait ServerTransport: Send {
     /// Adds a peer to a group (point-to-point transports fan out to these members).
     ///
     /// # Errors
-    /// [`TransportError::UnknownPeer`] if the link is gone.
+    /// [`TransportError::UnknownPeer`] if the peer is gone.
     fn join_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError>;
 
     /// Removes a peer from a group.
@@ -146,7 +154,7 @@ pub trait ServerTransport: Send {
     /// Only transport failures; leaving a group one is not in is fine.
     fn leave_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError>;
 
-    /// Closes a peer's link after the frames already queued for it.
+    /// Closes a peer's connection after the frames already queued for it.
     ///
     /// # Errors
     /// Only transport failures; closing an unknown peer is fine.
@@ -157,29 +165,23 @@ pub trait ServerTransport: Send {
         pong_domain::codec::MAX_FRAME_LEN
     }
 
-    /// True if the transport reports [`Incoming::Gone`] when a link drops; false if only
-    /// the protocol's heartbeats can tell.
-    fn detects_disconnects(&self) -> bool {
-        true
-    }
-
     /// Where clients can reach this server, for logs and banners.
     fn local_addr(&self) -> String;
 
-    /// Shuts the endpoint down gracefully: closes every link after what is queued for it and
+    /// Shuts the endpoint down gracefully: closes every connection after what is queued for it and
     /// releases what the transport holds outside this process (a broker's queues), waiting
-    /// a bounded time. Dropping the endpoint closes links too, but may leave such resources
+    /// a bounded time. Dropping the endpoint closes connections too, but may leave such resources
     /// to expire on their own. The default does nothing more than dropping.
     async fn shutdown(&mut self) {}
 }
 
-/// The client end of one link to a server.
+/// The client end of one connection to a server.
 #[async_trait]
 pub trait ClientTransport: Send {
     /// Waits for the next frame from the server. Cancel-safe.
     ///
     /// # Errors
-    /// [`TransportError::Closed`] once the link is gone.
+    /// [`TransportError::Closed`] once the connection is gone.
     async fn recv(&mut self) -> Result<Frame, TransportError>;
 
     /// Queues `frame` for the server. Never waits for the network.
@@ -188,14 +190,14 @@ pub trait ClientTransport: Send {
     /// [`TransportError::Closed`] or [`TransportError::FrameTooLarge`].
     fn send(&self, frame: Frame) -> Result<(), TransportError>;
 
-    /// Subscribes this link to a match group and returns once the subscription is confirmed
+    /// Subscribes this connection to a match group and returns once the subscription is confirmed
     /// (rule 9). Point-to-point transports, whose groups the server keeps, return at once.
     ///
     /// # Errors
     /// [`TransportError::Subscribe`] if the confirmation never came.
     async fn subscribe(&mut self, group: MatchId) -> Result<(), TransportError>;
 
-    /// Closes the link, after sending what is queued where the transport can.
+    /// Closes the connection, after sending what is queued where the transport can.
     async fn close(&mut self);
 
     /// Largest frame this transport carries.
@@ -204,10 +206,10 @@ pub trait ClientTransport: Send {
     }
 }
 
-/// Opens client links to one server; called again to reconnect.
+/// Opens client connections to one server; called again to reconnect.
 #[async_trait]
 pub trait Connector: Send + Sync {
-    /// Opens a new link.
+    /// Opens a new connection.
     ///
     /// # Errors
     /// [`TransportError::Connect`] if the server cannot be reached.

@@ -317,15 +317,8 @@ pub async fn oversized_frames_are_refused(harness: &dyn Harness) {
 
 /// Rule 5: a client that closes or vanishes is reported `Gone` exactly once; a client the
 /// server disconnects receives what was queued for it and then `Closed`.
-///
-/// Transports whose [`ServerTransport::detects_disconnects`] is false are exempt: the
-/// protocol's heartbeats find their dead links, and this check asserts nothing.
 pub async fn vanished_peers_are_reported(harness: &dyn Harness) {
     let (mut server, connector) = harness.start().await;
-    if !server.detects_disconnects() {
-        tracing::info!("transport does not detect disconnects; heartbeats cover rule 5");
-        return;
-    }
     let mut closer = open(&mut server, &*connector, 1).await;
     let dropper = open(&mut server, &*connector, 2).await;
     let mut kicked = open(&mut server, &*connector, 3).await;
@@ -365,29 +358,24 @@ pub async fn vanished_peers_are_reported(harness: &dyn Harness) {
 /// `PeerId`, and frames flow on it both ways.
 pub async fn reconnect_gets_a_new_peer_id(harness: &dyn Harness) {
     let (mut server, connector) = harness.start().await;
-    let detects = server.detects_disconnects();
     let mut first = open(&mut server, &*connector, 1).await;
     round_trip(&mut server, &mut first).await;
     within("close()", first.client.close()).await;
-    if detects {
-        expect_gone(&mut server, first.peer).await;
-    }
+    expect_gone(&mut server, first.peer).await;
 
     let mut second = open(&mut server, &*connector, 2).await;
     assert_ne!(second.peer, first.peer, "a new link reused the old PeerId");
     round_trip(&mut server, &mut second).await;
 
-    if detects {
-        // Lost from the server's side this time.
-        server.disconnect(second.peer).expect("disconnect");
-        match within("recv after disconnect", second.client.recv()).await {
-            Err(TransportError::Closed) => {}
-            other => panic!("recv on a disconnected link returned {other:?}, not Closed"),
-        }
-        let mut third = open(&mut server, &*connector, 3).await;
-        assert!(third.peer != first.peer && third.peer != second.peer, "a PeerId was reused");
-        round_trip(&mut server, &mut third).await;
+    // Lost from the server's side this time.
+    server.disconnect(second.peer).expect("disconnect");
+    match within("recv after disconnect", second.client.recv()).await {
+        Err(TransportError::Closed) => {}
+        other => panic!("recv on a disconnected link returned {other:?}, not Closed"),
     }
+    let mut third = open(&mut server, &*connector, 3).await;
+    assert!(third.peer != first.peer && third.peer != second.peer, "a PeerId was reused");
+    round_trip(&mut server, &mut third).await;
 }
 
 /// Rule 7: `send`, `publish` and the group calls return promptly whatever the peer does:

@@ -17,7 +17,7 @@ use pong_domain::testing::{join_frame, player, short_matches};
 use pong_link_conditioner::{ConditionedConnector, LinkConditions, LinkControl};
 use pong_ports::Connector;
 use pong_runtime::bot::BotController;
-use pong_runtime::client::{ConnectPolicy, Controller, play};
+use pong_runtime::client::{Controller, ReconnectPolicy, play};
 use pong_runtime::local::LocalServer;
 use tokio::time::Instant;
 
@@ -132,7 +132,7 @@ async fn spawn_player(
             client(&name, players),
             connector,
             &mut rec,
-            ConnectPolicy::default(),
+            ReconnectPolicy::default(),
             std::future::pending(),
         )
         .await
@@ -227,7 +227,7 @@ async fn a_player_who_joins_and_leaves_frees_the_seat() {
             let cancel = async move {
                 let _ = leave_rx.await;
             };
-            play(client("Ada", 2), Arc::new(slow), &mut rec, ConnectPolicy::default(), cancel)
+            play(client("Ada", 2), Arc::new(slow), &mut rec, ReconnectPolicy::default(), cancel)
                 .await
                 .unwrap()
                 .1

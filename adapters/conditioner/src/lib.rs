@@ -45,6 +45,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pong_ports::{ClientTransport, Connector, Frame, MatchId, TransportError};
+use pong_transport_support::check_frame_len;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use tokio::sync::{mpsc, oneshot};
@@ -326,12 +327,7 @@ impl ClientTransport for ConditionedClient {
         if self.closed || self.dead.load(Ordering::Acquire) {
             return Err(TransportError::Closed);
         }
-        if frame.len() > self.max_frame_len {
-            return Err(TransportError::FrameTooLarge {
-                len: frame.len(),
-                max: self.max_frame_len,
-            });
-        }
+        check_frame_len(&frame, self.max_frame_len)?;
         self.commands
             .send(Command::Send { frame, at: Instant::now() })
             .map_err(|_| TransportError::Closed)

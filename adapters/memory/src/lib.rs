@@ -3,53 +3,56 @@
 //! It exists so that the server core, bots and clients can be tested together (and a local
 //! game played) without sockets, while still obeying every rule of the Transport port
 //! ([`pong_ports::transport`]): bounded queues, disconnect on overflow, `Gone` reported
-//! exactly once per link, cancel-safe `recv`.
+//! exactly once per connection, cancel-safe `recv`.
 //!
 //! ```text
 //! MemoryHub ──server()────► MemoryServer   (one live endpoint at a time)
-//!     └──────connector()──► MemoryConnector ──connect()──► MemoryClient (one per link)
+//!     └──────connector()──► MemoryConnector ──connect()──► MemoryClient (one per connection)
 //! ```
 //!
 //! It is a point-to-point transport: the server keeps group membership
 //! ([`ServerTransport::join_group`]) and [`ClientTransport::subscribe`] returns at once.
 //!
-//! # Link events
-//! Every link is reported [`Incoming::Connected`] before its first frame and
+//! # Connection events
+//! Every connection is reported [`Incoming::Connected`] before its first frame and
 //! [`Incoming::Gone`] exactly once after its last: when the client closes or drops it, when
 //! its queue overflows, and also when the server itself calls
 //! [`ServerTransport::disconnect`] (so the server core can clean up in one place).
 //!
 //! # Queues
-//! Each link has two bounded queues of [`MemoryOptions::queue_capacity`] frames. When the
+//! Each connection has two bounded queues of [`MemoryOptions::queue_capacity`] frames. When the
 //! queue towards a client is full, the server's `send`/`publish` disconnects that client,
 //! reports [`Incoming::Gone`] and (for `send`) returns [`TransportError::Backpressure`].
 //! When the queue from a client towards the server is full (the server is not reading),
-//! the client's `send` does the same to its own link: losing frames silently would break
+//! the client's `send` does the same to its own connection: losing frames silently would break
 //! rule 2, and waiting would break rule 7.
 //!
 //! # Endpoints
 //! [`MemoryHub::server`] hands out one endpoint; asking again while it is alive is an error
 //! ([`TransportError::Listen`]), asking after it was dropped gives a fresh endpoint (a
-//! "restarted server": old links stay closed, new links get new ids). Dropping the endpoint
-//! closes every link: clients get [`TransportError::Closed`] after the frames already
-//! queued for them.
+//! "restarted server": old connections stay closed, new connections get new ids). Dropping
+//! the endpoint closes every connection: clients get [`TransportError::Closed`] after the
+//! frames already queued for them.
 //!
 //! # Silent death
 //! [`MemoryClient::sever_silently`] (or [`MemoryHub::sever_silently`] by peer id) makes a
-//! link stop carrying frames in both directions without anyone being told, like a cable
+//! connection stop carrying frames in both directions without anyone being told, like a cable
 //! pulled out mid-game: only heartbeats can find it. Closing or dropping a severed client
 //! tells the server nothing either; [`ServerTransport::disconnect`] still removes it (and
 //! reports it gone).
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use pong_ports::{
     ClientTransport, Connector, Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use pong_transport_support::{
+    Credits, EventReceiver, EventSender, Outbox, PeerServer, PeerTable, Refusal, check_frame_len,
+    events, lock,
+};
+use tokio::sync::mpsc;
 
 /// What [`MemoryServer::local_addr`] and [`MemoryConnector::describe`] report.
 pub const MEMORY_ADDR: &str = "memory";
@@ -57,7 +60,7 @@ pub const MEMORY_ADDR: &str = "memory";
 /// Tunables of a [`MemoryHub`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryOptions {
-    /// Frames each link may hold in each direction before it is disconnected.
+    /// Frames each connection may hold in each direction before it is disconnected.
     pub queue_capacity: usize,
     /// Longest frame `send`/`publish` accept, both sides.
     pub max_frame_len: usize,
@@ -131,7 +134,7 @@ impl MemoryHub {
                 reason: "this hub already has a live server endpoint".to_owned(),
             });
         }
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = events();
         let shared = Arc::new(ServerShared {
             options: self.inner.options,
             events: events_tx,
@@ -142,20 +145,20 @@ impl MemoryHub {
         Ok(MemoryServer { shared, events: events_rx })
     }
 
-    /// A connector that opens links to this hub's server endpoint.
+    /// A connector that opens connections to this hub's server endpoint.
     #[must_use]
     pub fn connector(&self) -> MemoryConnector {
         MemoryConnector { hub: self.clone() }
     }
 
-    /// Severs the link of `peer` silently (see [`MemoryClient::sever_silently`]); returns
-    /// false if the live server endpoint has no such link.
+    /// Severs the connection of `peer` silently (see [`MemoryClient::sever_silently`]);
+    /// returns false if the live server endpoint has no such connection.
     pub fn sever_silently(&self, peer: PeerId) -> bool {
         let Some(shared) = self.live_server() else { return false };
         let state = shared.state();
-        match state.peers.get(&peer) {
+        match state.peers.get(peer) {
             Some(entry) => {
-                entry.link.sever();
+                entry.connection.sever();
                 true
             }
             None => false,
@@ -176,22 +179,22 @@ impl MemoryHub {
             lock(&self.inner.server).clone().ok_or_else(|| refused("no server endpoint"))?;
         let peer = PeerId(self.inner.next_peer.fetch_add(1, Ordering::Relaxed));
         let (to_client, from_server) = mpsc::channel(options.queue_capacity);
-        let link = Arc::new(LinkShared {
+        let connection = Arc::new(Connection {
             peer,
             severed: AtomicBool::new(false),
-            upstream_credit: Arc::new(Semaphore::new(options.queue_capacity)),
+            upstream_credit: Credits::new(options.queue_capacity),
         });
         {
             let mut state = shared.state();
             if state.closed {
                 return Err(refused("the server endpoint was dropped"));
             }
-            state.peers.insert(peer, PeerEntry { to_client, link: Arc::clone(&link) });
-            // Under the lock, so Connected is queued before any frame of this link.
-            let _ = shared.events.send(Event::Connected(peer));
+            state.peers.insert(peer, PeerEntry { to_client, connection: Arc::clone(&connection) });
+            // Under the lock, so Connected is queued before any frame of this connection.
+            shared.events.connected(peer);
         }
-        tracing::debug!(%peer, "memory link opened");
-        Ok(MemoryClient { shared, link, from_server, closed: false })
+        tracing::debug!(%peer, "memory connection opened");
+        Ok(MemoryClient { shared, connection, from_server, closed: false })
     }
 }
 
@@ -199,38 +202,47 @@ impl MemoryHub {
 #[derive(Debug)]
 struct ServerShared {
     options: MemoryOptions,
-    events: mpsc::UnboundedSender<Event>,
+    events: EventSender,
     state: Mutex<ServerState>,
 }
 
 #[derive(Debug, Default)]
 struct ServerState {
-    /// Set when the endpoint is dropped; links are refused from then on.
+    /// Set when the endpoint is dropped; connections are refused from then on.
     closed: bool,
-    peers: HashMap<PeerId, PeerEntry>,
-    groups: HashMap<MatchId, BTreeSet<PeerId>>,
+    peers: PeerTable<PeerEntry>,
 }
 
 #[derive(Debug)]
 struct PeerEntry {
     to_client: mpsc::Sender<Frame>,
-    link: Arc<LinkShared>,
+    connection: Arc<Connection>,
 }
 
-/// What both ends of one link share.
+impl Outbox for PeerEntry {
+    fn outbox(&self) -> &mpsc::Sender<Frame> {
+        &self.to_client
+    }
+
+    fn is_severed(&self) -> bool {
+        self.connection.is_severed()
+    }
+}
+
+/// What both ends of one in-memory connection share.
 #[derive(Debug)]
-struct LinkShared {
+struct Connection {
     peer: PeerId,
     severed: AtomicBool,
-    /// One permit per frame the client may have queued towards the server: the bound of the
-    /// upstream queue, which is otherwise one channel shared by every link.
-    upstream_credit: Arc<Semaphore>,
+    /// One place per frame the client may have queued towards the server: the bound of the
+    /// upstream queue, which is otherwise one channel shared by every connection.
+    upstream_credit: Credits,
 }
 
-impl LinkShared {
+impl Connection {
     fn sever(&self) {
         if !self.severed.swap(true, Ordering::AcqRel) {
-            tracing::debug!(peer = %self.peer, "memory link severed silently");
+            tracing::debug!(peer = %self.peer, "memory connection severed silently");
         }
     }
 
@@ -239,92 +251,64 @@ impl LinkShared {
     }
 }
 
-/// What travels up the server's single event channel. A frame carries its upstream permit
-/// so the client's credit comes back only when the server has taken the frame.
-#[derive(Debug)]
-enum Event {
-    Frame { from: PeerId, frame: Frame, _credit: OwnedSemaphorePermit },
-    Connected(PeerId),
-    Gone { peer: PeerId, reason: String },
+impl AsMut<PeerTable<PeerEntry>> for ServerState {
+    fn as_mut(&mut self) -> &mut PeerTable<PeerEntry> {
+        &mut self.peers
+    }
 }
 
-impl ServerShared {
+impl PeerServer for ServerShared {
+    type State = ServerState;
+    type Entry = PeerEntry;
+
     fn state(&self) -> MutexGuard<'_, ServerState> {
         lock(&self.state)
     }
 
-    fn check_len(&self, frame: &Frame) -> Result<(), TransportError> {
-        let max = self.options.max_frame_len;
-        if frame.len() > max {
-            return Err(TransportError::FrameTooLarge { len: frame.len(), max });
-        }
-        Ok(())
+    fn max_frame_len(&self) -> usize {
+        self.options.max_frame_len
     }
 
-    /// Removes a link and reports it gone; whoever removes it reports it, so `Gone` is
-    /// sent exactly once per link. Dropping the entry's sender ends the client's `recv`
-    /// after the frames already queued.
-    fn remove_peer(
-        state: &mut ServerState,
-        events: &mpsc::UnboundedSender<Event>,
-        peer: PeerId,
-        reason: &str,
-    ) -> bool {
-        if state.peers.remove(&peer).is_none() {
-            return false;
-        }
-        state.groups.retain(|_, members| {
-            members.remove(&peer);
-            !members.is_empty()
-        });
-        tracing::debug!(%peer, reason, "memory link gone");
-        let _ = events.send(Event::Gone { peer, reason: reason.to_owned() });
-        true
-    }
-
-    /// Queues a frame for one peer under the lock; on overflow disconnects it.
-    fn deliver(
-        &self,
-        state: &mut ServerState,
-        to: PeerId,
-        frame: Frame,
-    ) -> Result<(), TransportError> {
-        let Some(entry) = state.peers.get(&to) else {
-            return Err(TransportError::UnknownPeer(to));
-        };
-        if entry.link.is_severed() {
-            return Ok(());
-        }
-        match entry.to_client.try_send(frame) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(peer = %to, "memory link queue towards the client is full; disconnecting");
+    /// A frame could not be queued for `to`: an overflowing or dropped client is
+    /// disconnected. Returns what `send` reports.
+    fn refused(&self, state: &mut ServerState, to: PeerId, refusal: Refusal) -> TransportError {
+        match refusal {
+            Refusal::Unknown => {}
+            Refusal::Full => {
+                tracing::warn!(peer = %to, "memory queue towards the client is full; disconnecting");
                 Self::remove_peer(state, &self.events, to, "send queue overflow");
-                Err(TransportError::Backpressure(to))
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                // The client was dropped and its Drop has not removed the entry yet.
-                Self::remove_peer(state, &self.events, to, "client dropped");
-                Err(TransportError::UnknownPeer(to))
-            }
+            // The client was dropped and its Drop has not removed the entry yet.
+            Refusal::Closed => Self::remove_peer(state, &self.events, to, "client dropped"),
+        }
+        refusal.into_error(to)
+    }
+}
+
+impl ServerShared {
+    /// Removes a connection and reports it gone; whoever removes it reports it, so `Gone`
+    /// is sent exactly once per connection. Dropping the entry's sender ends the client's
+    /// `recv` after the frames already queued.
+    fn remove_peer(state: &mut ServerState, events: &EventSender, peer: PeerId, reason: &str) {
+        if state.peers.remove(peer).is_some() {
+            tracing::debug!(%peer, reason, "memory connection gone");
+            events.gone(peer, reason);
         }
     }
 }
 
-/// The server endpoint of a [`MemoryHub`]. Dropping it closes every link.
+/// The server endpoint of a [`MemoryHub`]. Dropping it closes every connection.
 #[derive(Debug)]
 pub struct MemoryServer {
     shared: Arc<ServerShared>,
-    events: mpsc::UnboundedReceiver<Event>,
+    events: EventReceiver,
 }
 
 impl MemoryServer {
-    /// The peers currently linked, in id order (for tests and diagnostics).
+    /// The peers currently connected, in id order (for tests and diagnostics).
     #[must_use]
     pub fn peers(&self) -> Vec<PeerId> {
-        let mut peers: Vec<PeerId> = self.shared.state().peers.keys().copied().collect();
-        peers.sort_unstable();
-        peers
+        self.shared.peer_ids()
     }
 }
 
@@ -332,8 +316,7 @@ impl Drop for MemoryServer {
     fn drop(&mut self) {
         let mut state = self.shared.state();
         state.closed = true;
-        state.peers.clear();
-        state.groups.clear();
+        state.peers.drain().for_each(drop);
         tracing::debug!("memory server endpoint dropped");
     }
 }
@@ -341,50 +324,24 @@ impl Drop for MemoryServer {
 #[async_trait]
 impl ServerTransport for MemoryServer {
     async fn recv(&mut self) -> Result<Incoming, TransportError> {
-        // The channel's sender lives in `shared`, which we hold, so it never reports closed.
-        let event = self.events.recv().await.ok_or(TransportError::Closed)?;
-        Ok(match event {
-            Event::Frame { from, frame, _credit } => Incoming::Frame { from, frame },
-            Event::Connected(peer) => Incoming::Connected(peer),
-            Event::Gone { peer, reason } => Incoming::Gone { peer, reason },
-        })
+        // The sender lives in `shared`, which we hold, so the queue never reports closed.
+        self.events.recv().await
     }
 
     fn send(&self, to: PeerId, frame: Frame) -> Result<(), TransportError> {
-        self.shared.check_len(&frame)?;
-        let mut state = self.shared.state();
-        self.shared.deliver(&mut state, to, frame)
+        self.shared.send_to(to, frame)
     }
 
     fn publish(&self, group: MatchId, frame: Frame) -> Result<(), TransportError> {
-        self.shared.check_len(&frame)?;
-        let mut state = self.shared.state();
-        let members: Vec<PeerId> =
-            state.groups.get(&group).map(|m| m.iter().copied().collect()).unwrap_or_default();
-        for peer in members {
-            // A member that overflows is disconnected and reported; the others still get it.
-            let _ = self.shared.deliver(&mut state, peer, frame.clone());
-        }
-        Ok(())
+        self.shared.publish_to(group, &frame)
     }
 
     fn join_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        let mut state = self.shared.state();
-        if !state.peers.contains_key(&peer) {
-            return Err(TransportError::UnknownPeer(peer));
-        }
-        state.groups.entry(group).or_default().insert(peer);
-        Ok(())
+        self.shared.join(peer, group)
     }
 
     fn leave_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        let mut state = self.shared.state();
-        if let Some(members) = state.groups.get_mut(&group) {
-            members.remove(&peer);
-            if members.is_empty() {
-                state.groups.remove(&group);
-            }
-        }
+        self.shared.leave(peer, group);
         Ok(())
     }
 
@@ -408,14 +365,14 @@ impl ServerTransport for MemoryServer {
     }
 }
 
-/// Opens links to a [`MemoryHub`]'s server endpoint.
+/// Opens connections to a [`MemoryHub`]'s server endpoint.
 #[derive(Debug, Clone)]
 pub struct MemoryConnector {
     hub: MemoryHub,
 }
 
 impl MemoryConnector {
-    /// Opens a link and returns the concrete client, for tests that need
+    /// Opens a connection and returns the concrete client, for tests that need
     /// [`MemoryClient::peer`] or [`MemoryClient::sever_silently`].
     ///
     /// # Errors
@@ -436,28 +393,28 @@ impl Connector for MemoryConnector {
     }
 }
 
-/// The client end of one in-memory link. Dropping it closes the link like
+/// The client end of one in-memory connection. Dropping it closes the connection like
 /// [`ClientTransport::close`].
 #[derive(Debug)]
 pub struct MemoryClient {
     shared: Arc<ServerShared>,
-    link: Arc<LinkShared>,
+    connection: Arc<Connection>,
     from_server: mpsc::Receiver<Frame>,
     closed: bool,
 }
 
 impl MemoryClient {
-    /// The id the server knows this link by.
+    /// The id the server knows this connection by.
     #[must_use]
     pub fn peer(&self) -> PeerId {
-        self.link.peer
+        self.connection.peer
     }
 
-    /// Makes the link stop carrying frames in both directions without telling either end:
+    /// Makes the connection stop carrying frames in both directions without telling either end:
     /// sends on both sides still succeed, nothing arrives, no `Gone`, no `Closed`. For
-    /// testing that heartbeats find dead links.
+    /// testing that heartbeats find dead connections.
     pub fn sever_silently(&self) {
-        self.link.sever();
+        self.connection.sever();
     }
 
     fn shut(&mut self) {
@@ -465,18 +422,20 @@ impl MemoryClient {
             return;
         }
         self.from_server.close();
-        if self.link.is_severed() {
-            // Nobody can hear a severed link close; the server finds out by heartbeats.
+        if self.connection.is_severed() {
+            // Nobody can hear a severed connection close; the server finds out by heartbeats.
             return;
         }
         let mut state = self.shared.state();
-        let ours =
-            state.peers.get(&self.link.peer).is_some_and(|e| Arc::ptr_eq(&e.link, &self.link));
+        let ours = state
+            .peers
+            .get(self.connection.peer)
+            .is_some_and(|e| Arc::ptr_eq(&e.connection, &self.connection));
         if ours {
             ServerShared::remove_peer(
                 &mut state,
                 &self.shared.events,
-                self.link.peer,
+                self.connection.peer,
                 "closed by the client",
             );
         }
@@ -497,10 +456,10 @@ impl ClientTransport for MemoryClient {
         }
         loop {
             let frame = self.from_server.recv().await.ok_or(TransportError::Closed)?;
-            if !self.link.is_severed() {
+            if !self.connection.is_severed() {
                 return Ok(frame);
             }
-            // Queued before the link was severed, but a severed link delivers nothing.
+            // Queued before the connection was severed, but a severed connection delivers nothing.
         }
     }
 
@@ -508,18 +467,19 @@ impl ClientTransport for MemoryClient {
         if self.closed {
             return Err(TransportError::Closed);
         }
-        self.shared.check_len(&frame)?;
-        if self.link.is_severed() {
+        check_frame_len(&frame, self.shared.options.max_frame_len)?;
+        if self.connection.is_severed() {
             return Ok(());
         }
-        let peer = self.link.peer;
+        let peer = self.connection.peer;
         let mut state = self.shared.state();
-        let ours = state.peers.get(&peer).is_some_and(|e| Arc::ptr_eq(&e.link, &self.link));
+        let ours =
+            state.peers.get(peer).is_some_and(|e| Arc::ptr_eq(&e.connection, &self.connection));
         if state.closed || !ours {
             return Err(TransportError::Closed);
         }
-        let Ok(credit) = Arc::clone(&self.link.upstream_credit).try_acquire_owned() else {
-            tracing::warn!(%peer, "memory link queue towards the server is full; disconnecting");
+        let Some(credit) = self.connection.upstream_credit.try_take() else {
+            tracing::warn!(%peer, "memory queue towards the server is full; disconnecting");
             ServerShared::remove_peer(
                 &mut state,
                 &self.shared.events,
@@ -528,10 +488,8 @@ impl ClientTransport for MemoryClient {
             );
             return Err(TransportError::Backpressure(peer));
         };
-        self.shared
-            .events
-            .send(Event::Frame { from: peer, frame, _credit: credit })
-            .map_err(|_| TransportError::Closed)
+        self.shared.events.frame(peer, frame, credit);
+        Ok(())
     }
 
     async fn subscribe(&mut self, _group: MatchId) -> Result<(), TransportError> {
@@ -546,12 +504,6 @@ impl ClientTransport for MemoryClient {
     fn max_frame_len(&self) -> usize {
         self.shared.options.max_frame_len
     }
-}
-
-/// Locks a mutex, ignoring poisoning: every critical section here leaves the state
-/// consistent before anything that could panic.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

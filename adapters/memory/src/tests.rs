@@ -277,6 +277,7 @@ async fn the_hub_severs_by_peer_id() {
 
 impl crate::MemoryServer {
     fn state_groups_len(&self) -> usize {
-        self.shared.state().groups.len()
+        use pong_transport_support::PeerServer;
+        self.shared.state().peers.group_count()
     }
 }

@@ -16,9 +16,9 @@ use crate::options::AmqpOptions;
 /// The AMQP `type` property values of the wire format. Frames carry none: only control
 /// messages are typed, so a data frame costs no extra header bytes.
 pub(crate) mod kind {
-    /// Client → server: the link is closing (after the frames sent before it).
+    /// Client → server: the connection is closing (after the frames sent before it).
     pub(crate) const BYE: &str = "pong.bye";
-    /// Server → client: the server closed the link (after the frames sent before it).
+    /// Server → client: the server closed the connection (after the frames sent before it).
     pub(crate) const CLOSE: &str = "pong.close";
     /// Server → client: stop delivering publishes of the match in the body.
     pub(crate) const LEAVE: &str = "pong.leave";
@@ -199,30 +199,6 @@ pub(crate) fn unique_suffix() -> String {
     format!("{}-{}-{nanos:x}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Exponential backoff: `min`, doubling on each call to [`next`](Self::next), capped at `max`.
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    min: Duration,
-    max: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Self {
-        Self { min, max, next: min }
-    }
-
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = self.next.saturating_mul(2).min(self.max);
-        delay
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.next = self.min;
-    }
-}
-
 /// True on the 1st, 2nd, 4th, 8th… occurrence: anomalies caused by peers are logged on
 /// these only, so a misbehaving client cannot flood the log (every one is still counted).
 pub(crate) fn worth_logging(count: u64) -> bool {
@@ -271,15 +247,6 @@ mod tests {
         assert_eq!(target.verified_user().as_ref().map(ShortString::as_str), Some("guest"));
         let target = Target::parse("amqp://h/%2f?auth_mechanism=external", &options).unwrap();
         assert_eq!(target.verified_user(), None);
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap() {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(350));
-        let delays: Vec<u128> = (0..4).map(|_| backoff.next_delay().as_millis()).collect();
-        assert_eq!(delays, [100, 200, 350, 350]);
-        backoff.reset();
-        assert_eq!(backoff.next_delay(), Duration::from_millis(100));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The client end: [`AmqpConnector`] opens one broker connection per link and returns an
-//! [`AmqpClient`] whose queue is already declared and consumed, so nothing the server sends
-//! after it learns of the link (its Welcome) can be missed.
+//! The client end: [`AmqpConnector`] opens one broker connection per client connection and
+//! returns an [`AmqpClient`] whose queue is already declared and consumed, so nothing the
+//! server sends after it learns of the connection (its Welcome) can be missed.
 //!
 //! ```text
 //! connect(): connect ─► passive-declare pong.<name>.in (server there?) ─► declare own queue
@@ -11,16 +11,16 @@
 //! subscribe(m) ──► queue.bind(own queue, pong.<name>.matches, "m") ──► waits for bind-ok
 //! ```
 //!
-//! A link ends, and `recv` returns [`TransportError::Closed`] after the frames already
+//! A connection ends, and `recv` returns [`TransportError::Closed`] after the frames already
 //! received, when the server disconnects it (an in-band `close`), when the connection is lost
 //! (the app then reconnects through the [`Connector`] and resumes its session with its token;
 //! there is no transparent reconnect on this side, since a new connection is a new queue and
-//! so a new link), when the server's inbound queue is gone (a mandatory publish came back),
+//! so a new peer), when the server's inbound queue is gone (a mandatory publish came back),
 //! or when the send buffer overflows.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -34,6 +34,7 @@ use lapin::protocol::AMQPSoftError;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
 use pong_ports::{ClientTransport, Connector, Frame, MatchId, TransportError};
+use pong_transport_support::{check_frame_len, lock};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
@@ -41,11 +42,11 @@ use crate::amqp::{
     NO_ROUTE, Target, bounded_queue_args, describe, is_soft, kind, millis, unique_suffix,
     worth_logging,
 };
-use crate::link::{Outgoing, Publisher, Pump};
+use crate::channels::{Outgoing, Publisher, Pump};
 use crate::options::AmqpOptions;
 use crate::stats::{AmqpStats, Counters, bump};
 
-/// Opens links to one server through one broker. Cheap to clone.
+/// Opens connections to one server through one broker. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AmqpConnector {
     target: Target,
@@ -62,7 +63,7 @@ impl AmqpConnector {
         Ok(Self { target, options: Arc::new(options) })
     }
 
-    /// Opens a link and returns the concrete client (for its queue name, stats, heartbeat).
+    /// Opens a connection and returns the concrete client (for its queue name, stats, heartbeat).
     /// When this returns, the client's queue exists and is consumed, and the server's inbound
     /// queue exists and has a consumer.
     ///
@@ -119,7 +120,7 @@ impl AmqpConnector {
 
         let consuming = setup.step("opening a channel", connection.create_channel()).await?;
         let mut args = bounded_queue_args(options.client_queue_max_len);
-        // Shed frames go to the server, which then disconnects this link (port rule 7).
+        // Shed frames go to the server, which then disconnects this connection (port rule 7).
         args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from("")));
         args.insert(
             "x-dead-letter-routing-key".into(),
@@ -183,7 +184,7 @@ impl AmqpConnector {
             control: control.clone(),
         };
         let driver = tokio::spawn(driver.run());
-        tracing::debug!(%queue, connection = connection_name, "amqp client link open");
+        tracing::debug!(%queue, connection = connection_name, "amqp client connection open");
         let properties = BasicProperties::default().with_reply_to(queue.clone());
         Ok(AmqpClient {
             shared,
@@ -243,9 +244,9 @@ impl Setup<'_> {
 /// What the client handle and its driver task share.
 #[derive(Debug)]
 struct ClientShared {
-    /// Set once the link has ended; `send` refuses from then on.
+    /// Set once the connection has ended; `send` refuses from then on.
     closed: AtomicBool,
-    /// Asks the driver to end the link now (`stop_reason` says why).
+    /// Asks the driver to end the connection now (`stop_reason` says why).
     stop: Notify,
     stop_reason: Mutex<Option<String>>,
     /// The app closed or dropped the handle: the driver gets a bounded time to flush.
@@ -255,13 +256,13 @@ struct ClientShared {
 
 impl ClientShared {
     fn stop(&self, reason: String) {
-        self.stop_reason.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(reason);
+        lock(&self.stop_reason).get_or_insert(reason);
         self.stop.notify_one();
     }
 }
 
-/// The client end of one link: one broker connection, one exclusive queue. Dropping it
-/// closes the link like [`ClientTransport::close`] (the goodbye and the close then happen in
+/// The client end of one connection: one broker connection, one exclusive queue. Dropping it
+/// closes the connection like [`ClientTransport::close`] (the goodbye and the close then happen in
 /// the background).
 #[derive(Debug)]
 pub struct AmqpClient {
@@ -282,13 +283,13 @@ pub struct AmqpClient {
 }
 
 impl AmqpClient {
-    /// The broker-named queue of this link (what the server sees in `reply_to`).
+    /// The broker-named queue of this connection (what the server sees in `reply_to`).
     #[must_use]
     pub fn queue_name(&self) -> &str {
         self.queue.as_str()
     }
 
-    /// The `connection_name` this link gives the broker (`rabbitmqctl list_connections
+    /// The `connection_name` this connection gives the broker (`rabbitmqctl list_connections
     /// client_properties`, or `user_provided_name` from RabbitMQ 3.11): for operators, and
     /// for tests that kill a connection.
     #[must_use]
@@ -296,7 +297,7 @@ impl AmqpClient {
         &self.connection_name
     }
 
-    /// The AMQP heartbeat the broker and this link agreed on.
+    /// The AMQP heartbeat the broker and this connection agreed on.
     #[must_use]
     pub fn heartbeat(&self) -> Duration {
         self.heartbeat
@@ -313,7 +314,7 @@ impl AmqpClient {
             Some(kind) => self.properties.clone().with_type(kind.into()),
             None => self.properties.clone(),
         };
-        // Mandatory: if the server's queue is gone the broker says so, and the link ends.
+        // Mandatory: if the server's queue is gone the broker says so, and the connection ends.
         Outgoing {
             exchange: "".into(),
             routing_key: self.inbound.clone(),
@@ -362,21 +363,18 @@ impl ClientTransport for AmqpClient {
         if self.closed || self.shared.closed.load(Ordering::Acquire) {
             return Err(TransportError::Closed);
         }
-        let max = self.options.max_frame_len;
-        if frame.len() > max {
-            return Err(TransportError::FrameTooLarge { len: frame.len(), max });
-        }
+        check_frame_len(&frame, self.options.max_frame_len)?;
         let Some(outbox) = &self.outbox else { return Err(TransportError::Closed) };
         match outbox.try_send(self.outgoing(frame, None)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 bump(&self.shared.counters.dropped_buffer_full);
-                // Rule 7: a link whose queue overflows is closed, not buffered without bound.
+                // Rule 7: a connection whose queue overflows is closed, not buffered without bound.
                 // The client has no PeerId to put in `Backpressure`, so it reports `Closed`.
                 tracing::warn!(
                     queue = %self.queue,
                     frames = self.options.send_buffer,
-                    "amqp client: send buffer full (the broker is not taking frames); closing the link"
+                    "amqp client: send buffer full (the broker is not taking frames); closing the connection"
                 );
                 self.shared.stop(format!(
                     "the send buffer of {} frames overflowed",
@@ -437,18 +435,19 @@ impl ClientTransport for AmqpClient {
     }
 }
 
-/// Why a link ended.
+/// Why a connection ended.
 #[derive(Debug)]
 enum End {
     /// The app closed or dropped the handle, and what it sent has been flushed.
     Closed,
-    /// The server disconnected this link.
+    /// The server disconnected this connection.
     ServerClosed,
     /// Anything else, said in words.
     Lost(String),
 }
 
-/// The background task of one link: publishes, consumes, and closes the connection at the end.
+/// The background task of one connection: publishes, consumes, and closes the broker
+/// connection at the end.
 struct Driver {
     shared: Arc<ClientShared>,
     options: Arc<AmqpOptions>,
@@ -495,14 +494,16 @@ impl Driver {
             }
         };
         let mut publisher = Publisher::new(publisher, options.confirms, counters, on_return);
-        // Groups the server joined this link to: only their publishes are delivered.
+        // Groups the server joined this connection to: only their publishes are delivered.
         let mut admitted: HashSet<u32> = HashSet::new();
         let consuming = async {
             loop {
                 let delivery = match pump.next().await {
                     Ok(Some(delivery)) => delivery,
                     Ok(None) => {
-                        return End::Lost("the broker cancelled this link's consumer".to_owned());
+                        return End::Lost(
+                            "the broker cancelled this connection's consumer".to_owned(),
+                        );
                     }
                     Err(error) => return End::Lost(describe(&error)),
                 };
@@ -539,7 +540,7 @@ impl Driver {
             },
             end = consuming => end,
             () = shared.stop.notified() => End::Lost(
-                shared.stop_reason.lock().unwrap_or_else(PoisonError::into_inner).take()
+                lock(&shared.stop_reason).take()
                     .unwrap_or_else(|| "stopped".to_owned()),
             ),
             () = closing => End::Lost(format!("could not flush within {grace:?} of closing")),
@@ -548,9 +549,9 @@ impl Driver {
         // `recv` now drains what was received, then reports Closed.
         drop(inbox);
         match &end {
-            End::Closed => tracing::debug!("amqp client link closed"),
-            End::ServerClosed => tracing::debug!("amqp client link closed by the server"),
-            End::Lost(reason) => tracing::warn!(%reason, "amqp client link lost"),
+            End::Closed => tracing::debug!("amqp client connection closed"),
+            End::ServerClosed => tracing::debug!("amqp client connection closed by the server"),
+            End::Lost(reason) => tracing::warn!(%reason, "amqp client connection lost"),
         }
         // Closing the connection deletes the exclusive queue and its bindings at once. The
         // channels (in `publisher` and `pump`) are dropped only after it: a channel dropped
@@ -588,7 +589,7 @@ fn classify(
                 }
                 match delivery.routing_key.as_str().parse::<u32>() {
                     Ok(group) if !admitted.contains(&group) => {
-                        // Published before the server joined this link to the group, or
+                        // Published before the server joined this connection to the group, or
                         // after it removed it: not a member then.
                         bump(&counters.filtered);
                         return Action::Ignore;

@@ -5,7 +5,7 @@
 //!
 //! # Topology (per server name `N`, default `pong`)
 //! ```text
-//!  client link k                          broker                                  server N
+//!  client k                               broker                                  server N
 //!  ─────────────                          ──────                                  ────────
 //!  publish ──► default exchange ──(key pong.N.in)──► [pong.N.in] ─────────────► consume
 //!   (reply_to = amq.gen-k, mandatory)                 not exclusive, x-expires,
@@ -16,11 +16,11 @@
 //!   dead-letters ──► default exchange ──(key pong.N.dead)──► [pong.N.dead] ──► consume
 //! ```
 //!
-//! - **Start handshake.** `connect()` returns only once the link's queue is declared and
+//! - **Start handshake.** `connect()` returns only once the connection's queue is declared and
 //!   consumed (the Welcome cannot be missed) and the server's queue is known to exist with
 //!   a consumer (the first frame sent reaches it). `subscribe(match)` returns on bind-ok,
 //!   when the binding is in the broker's routing table: the client says Ready only then.
-//! - **Addresses.** The server knows a link by the `reply_to` of its messages, a broker-named
+//! - **Addresses.** The server knows a connection by the `reply_to` of its messages, a broker-named
 //!   queue. It is an address, not an identity: the game protocol signs every message with
 //!   the session token.
 //! - **Group membership is marked in band.** A client's binding makes the broker route a
@@ -36,16 +36,14 @@
 //! - **Vanished peers** are reported [`Incoming::Gone`](pong_ports::Incoming::Gone): by the
 //!   client's `bye`, by a mandatory message (a send or an idle-peer probe) returned
 //!   `NO_ROUTE` because the exclusive queue died with its connection, or by dead letters
-//!   from an overflowing queue. [`ServerTransport::detects_disconnects`] is true.
+//!   from an overflowing queue.
 //! - **Broker loss.** The server reconnects with capped exponential backoff and re-declares
 //!   everything; meanwhile `send`/`publish` fail fast (nothing is buffered without bound).
-//!   A client link ends (`recv` → `Closed`) and the app reconnects through the connector.
-//!
-//! [`ServerTransport::detects_disconnects`]: pong_ports::ServerTransport::detects_disconnects
+//!   A client connection ends (`recv` → `Closed`) and the app reconnects through the connector.
 
 mod amqp;
+mod channels;
 mod client;
-mod link;
 mod options;
 mod server;
 mod stats;

@@ -17,7 +17,7 @@ pub const DEFAULT_SERVER_NAME: &str = "pong";
 
 /// Tunables of an [`AmqpServer`](crate::AmqpServer) or an [`AmqpConnector`](crate::AmqpConnector).
 ///
-/// Defaults are chosen for a game: small frames at tens of hertz per link, latency before
+/// Defaults are chosen for a game: small frames at tens of hertz per connection, latency before
 /// durability. `docs/transports/rabbitmq.md` explains each choice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AmqpOptions {

@@ -32,7 +32,7 @@
 //! never comes back under a new id by accident.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -46,14 +46,17 @@ use lapin::protocol::AMQPSoftError;
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
 use pong_ports::{Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use pong_transport_support::{
+    Backoff, Credits, EventReceiver, EventSender, check_frame_len, events, lock, sorted,
+};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::amqp::{
-    Backoff, NO_ROUTE, SERVER_NAMED_PREFIX, Target, bounded_queue_args, describe, header_text,
-    is_soft, kind, millis, unique_suffix, worth_logging,
+    NO_ROUTE, SERVER_NAMED_PREFIX, Target, bounded_queue_args, describe, header_text, is_soft,
+    kind, millis, unique_suffix, worth_logging,
 };
-use crate::link::{Outgoing, Publisher, Pump};
+use crate::channels::{Outgoing, Publisher, Pump};
 use crate::options::AmqpOptions;
 use crate::stats::{AmqpStats, Counters, bump};
 
@@ -74,7 +77,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 #[derive(Debug)]
 pub struct AmqpServer {
     shared: Arc<Shared>,
-    events: mpsc::UnboundedReceiver<Event>,
+    events: EventReceiver,
     /// Dropping it tells the supervisor to shut down.
     shutdown: Option<watch::Sender<()>>,
     supervisor: Option<JoinHandle<()>>,
@@ -91,9 +94,9 @@ struct Shared {
     /// The user the broker verifies our `user_id` against, if it is certain.
     user_id: Option<ShortString>,
     state: Mutex<State>,
-    events: mpsc::UnboundedSender<Event>,
-    /// One permit per frame delivered by the inbound pump and not yet taken by `recv`.
-    credit: Arc<Semaphore>,
+    events: EventSender,
+    /// One place per frame delivered by the inbound pump and not yet taken by `recv`.
+    credit: Credits,
     counters: Counters,
 }
 
@@ -105,7 +108,7 @@ struct State {
     retired: HashSet<ShortString>,
     retired_order: VecDeque<ShortString>,
     /// The current connection's send buffer; `None` while reconnecting.
-    link: Option<mpsc::Sender<Outgoing>>,
+    send_buffer: Option<mpsc::Sender<Outgoing>>,
     /// Queues of the peers cut when the connection was lost, told `close` on reconnecting.
     cut: Vec<ShortString>,
 }
@@ -117,14 +120,6 @@ struct Peer {
     joined: HashSet<MatchId>,
     /// Something mandatory went to its queue since the last probe round.
     addressed: bool,
-}
-
-/// What `recv` hands out; a frame holds its credit until taken.
-#[derive(Debug)]
-enum Event {
-    Frame { from: PeerId, frame: Frame, _credit: OwnedSemaphorePermit },
-    Connected(PeerId),
-    Gone { peer: PeerId, reason: String },
 }
 
 impl AmqpServer {
@@ -140,22 +135,22 @@ impl AmqpServer {
     /// declared or consumed (for instance another server of the same name is running).
     pub async fn connect(url: &str, options: AmqpOptions) -> Result<Self, TransportError> {
         let target = Target::parse(url, &options)?;
-        let (events_tx, events) = mpsc::unbounded_channel();
+        let (events_tx, events) = events();
         let shared = Arc::new(Shared {
             inbound: options.inbound_queue().into(),
             dead: options.dead_letter_queue().into(),
             matches: options.matches_exchange().into(),
             user_id: target.verified_user(),
-            credit: Arc::new(Semaphore::new(options.recv_buffer)),
+            credit: Credits::new(options.recv_buffer),
             options,
             target,
             state: Mutex::new(State::default()),
             events: events_tx,
             counters: Counters::default(),
         });
-        let link = Link::establish(&shared).await?;
+        let connection = BrokerConnection::establish(&shared).await?;
         let (shutdown, shutdown_rx) = watch::channel(());
-        let supervisor = tokio::spawn(supervise(Arc::clone(&shared), link, shutdown_rx));
+        let supervisor = tokio::spawn(supervise(Arc::clone(&shared), connection, shutdown_rx));
         tracing::info!(addr = %shared.target.display, queue = %shared.inbound, "amqp server ready");
         Ok(Self { shared, events, shutdown: Some(shutdown), supervisor: Some(supervisor) })
     }
@@ -180,18 +175,16 @@ impl AmqpServer {
         self.shared.counters.snapshot()
     }
 
-    /// The peers currently linked, in id order.
+    /// The peers currently connected, in id order.
     #[must_use]
     pub fn peers(&self) -> Vec<PeerId> {
-        let mut peers: Vec<PeerId> = self.shared.state().peers.keys().copied().collect();
-        peers.sort_unstable();
-        peers
+        sorted(self.shared.state().peers.keys().copied())
     }
 
     /// True while the broker connection is up (false while reconnecting).
     #[must_use]
-    pub fn is_linked(&self) -> bool {
-        self.shared.state().link.is_some()
+    pub fn is_connected(&self) -> bool {
+        self.shared.state().send_buffer.is_some()
     }
 
     /// The options this server runs with.
@@ -203,15 +196,7 @@ impl AmqpServer {
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn check_len(&self, frame: &Frame) -> Result<(), TransportError> {
-        let max = self.options.max_frame_len;
-        if frame.len() > max {
-            return Err(TransportError::FrameTooLarge { len: frame.len(), max });
-        }
-        Ok(())
+        lock(&self.state)
     }
 
     fn properties(&self) -> BasicProperties {
@@ -239,7 +224,7 @@ impl Shared {
 
     /// Hands a message to the current connection's publisher, never waiting.
     fn enqueue(&self, state: &State, message: Outgoing) -> Result<(), TransportError> {
-        let Some(link) = &state.link else {
+        let Some(send_buffer) = &state.send_buffer else {
             let count = bump(&self.counters.dropped_link_down);
             if worth_logging(count) {
                 tracing::warn!(count, "amqp server: broker connection down, frame dropped");
@@ -248,7 +233,7 @@ impl Shared {
                 "the broker connection is down (reconnecting); frame dropped".to_owned(),
             ));
         };
-        match link.try_send(message) {
+        match send_buffer.try_send(message) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let count = bump(&self.counters.dropped_buffer_full);
@@ -284,7 +269,7 @@ impl Shared {
         state.by_queue.remove(&entry.queue);
         Self::retire(state, entry.queue.clone());
         tracing::debug!(%peer, queue = %entry.queue, reason, "amqp peer gone");
-        let _ = self.events.send(Event::Gone { peer, reason: reason.to_owned() });
+        self.events.gone(peer, reason);
         Some(entry.queue)
     }
 
@@ -343,12 +328,12 @@ impl Shared {
         }
         // Waits while `recv_buffer` frames are already waiting for `recv`: the pump then stops
         // acknowledging and the broker keeps the rest.
-        let Ok(credit) = Arc::clone(&self.credit).acquire_owned().await else { return };
+        let credit = self.credit.take().await;
         let mut state = self.state();
         if state.retired.contains(&queue) {
             let count = bump(&self.counters.refused_retired);
             if worth_logging(count) {
-                tracing::debug!(count, "amqp server: frame from a link that is gone dropped");
+                tracing::debug!(count, "amqp server: frame from a connection that is gone dropped");
             }
             return;
         }
@@ -361,12 +346,12 @@ impl Shared {
                 state.peers.insert(peer, Peer { queue, joined: HashSet::new(), addressed: false });
                 tracing::debug!(%peer, "amqp peer connected");
                 // Under the lock, so `Connected` is queued before the peer's first frame.
-                let _ = self.events.send(Event::Connected(peer));
+                self.events.connected(peer);
                 peer
             }
         };
         let frame = Bytes::from(delivery.data);
-        let _ = self.events.send(Event::Frame { from: peer, frame, _credit: credit });
+        self.events.frame(peer, frame, credit);
     }
 
     /// A dead letter: a frame a client queue shed because it overflowed or the frame expired.
@@ -440,14 +425,14 @@ impl Shared {
 
     /// Installs a new connection's send buffer; every peer is probed on its first round.
     /// The queues of the peers cut by the lost connection are told `close`: those that
-    /// survived it (only the server's own connection was lost) end their links, so their
+    /// survived it (only the server's own connection was lost) end their connections, so their
     /// clients reconnect as new peers; the others are returned, and nobody is listening.
-    fn attach(&self, link: mpsc::Sender<Outgoing>) {
+    fn attach(&self, send_buffer: mpsc::Sender<Outgoing>) {
         let mut state = self.state();
         for peer in state.peers.values_mut() {
             peer.addressed = false;
         }
-        state.link = Some(link);
+        state.send_buffer = Some(send_buffer);
         for queue in std::mem::take(&mut state.cut) {
             let _ = self.enqueue(&state, self.to_queue(&queue, Bytes::new(), Some(kind::CLOSE)));
         }
@@ -455,12 +440,12 @@ impl Shared {
 
     /// The broker connection is lost. Until it is back the server can neither hear its peers
     /// nor reach them, and what either side sends meanwhile is lost (a broker restart also
-    /// deletes every client queue): every link is cut. Each peer is reported `Gone` now, so
+    /// deletes every client queue): every connection is cut. Each peer is reported `Gone` now, so
     /// the game pauses at once instead of playing on without anyone's input until its own
-    /// timeout, and its clients reconnect and resume as after any lost link.
+    /// timeout, and its clients reconnect and resume as after any lost connection.
     fn detach(&self) -> usize {
         let mut state = self.state();
-        state.link = None;
+        state.send_buffer = None;
         let peers: Vec<PeerId> = state.peers.keys().copied().collect();
         for peer in peers {
             if let Some(queue) =
@@ -474,7 +459,7 @@ impl Shared {
 }
 
 /// One established broker connection of the server.
-struct Link {
+struct BrokerConnection {
     connection: Connection,
     publisher: Channel,
     inbound: Pump,
@@ -488,7 +473,7 @@ enum End {
     Lost(String),
 }
 
-impl Link {
+impl BrokerConnection {
     /// Connects, declares the topology, starts both consumers and installs the send buffer.
     async fn establish(shared: &Shared) -> Result<Self, TransportError> {
         let options = &shared.options;
@@ -606,7 +591,9 @@ impl Link {
 
     /// Runs the connection until it fails or the endpoint shuts down.
     async fn run(&mut self, shared: &Shared, shutdown: &mut watch::Receiver<()>) -> End {
-        let Link { publisher, inbound: inbound_pump, dead: dead_pump, outgoing, .. } = self;
+        let BrokerConnection {
+            publisher, inbound: inbound_pump, dead: dead_pump, outgoing, ..
+        } = self;
         let mut publisher = Publisher::new(
             publisher.clone(),
             shared.options.confirms,
@@ -650,9 +637,9 @@ impl Link {
 
     /// Publishes what is still queued, removes the server's broker objects and closes.
     async fn close_gracefully(mut self, shared: &Shared) {
-        // Shutting down, not lost: the links end with the server's queues (their clients'
+        // Shutting down, not lost: the connections end with the server's queues (their clients'
         // publishes bounce), and nobody reads `Gone` any more.
-        shared.state().link = None;
+        shared.state().send_buffer = None;
         let mut publisher = Publisher::new(
             self.publisher.clone(),
             shared.options.confirms,
@@ -678,7 +665,8 @@ impl Link {
     }
 }
 
-/// Runs the steps of [`Link::establish`] under the operation timeout, naming each failure.
+/// Runs the steps of [`BrokerConnection::establish`] under the operation timeout, naming
+/// each failure.
 struct Setup<'a> {
     addr: String,
     options: &'a AmqpOptions,
@@ -713,20 +701,24 @@ impl Setup<'_> {
     }
 }
 
-/// Keeps the server connected: runs the link, and when it is lost reconnects with capped
-/// exponential backoff, re-declaring everything. Sends fail fast meanwhile.
-async fn supervise(shared: Arc<Shared>, mut link: Link, mut shutdown: watch::Receiver<()>) {
+/// Keeps the server connected: runs the broker connection, and when it is lost reconnects
+/// with capped exponential backoff, re-declaring everything. Sends fail fast meanwhile.
+async fn supervise(
+    shared: Arc<Shared>,
+    mut connection: BrokerConnection,
+    mut shutdown: watch::Receiver<()>,
+) {
     let mut backoff = Backoff::new(shared.options.reconnect_min, shared.options.reconnect_max);
     loop {
-        let reason = match link.run(&shared, &mut shutdown).await {
+        let reason = match connection.run(&shared, &mut shutdown).await {
             End::Shutdown => {
-                link.close_gracefully(&shared).await;
+                connection.close_gracefully(&shared).await;
                 return;
             }
             End::Lost(reason) => reason,
         };
         let cut = shared.detach();
-        let stranded = link.outgoing.len() as u64;
+        let stranded = connection.outgoing.len() as u64;
         shared.counters.lost_in_flight.fetch_add(stranded, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!(
             %reason,
@@ -737,19 +729,19 @@ async fn supervise(shared: Arc<Shared>, mut link: Link, mut shutdown: watch::Rec
         // The connection may still be open (say an operator deleted a queue and the broker
         // cancelled the consumer): close it before the channels drop, or their own closes
         // race the connection's and lapin logs a spurious connection error.
-        if link.connection.status().connected() {
-            let close = link.connection.close(200, "pong server reconnecting".into());
+        if connection.connection.status().connected() {
+            let close = connection.connection.close(200, "pong server reconnecting".into());
             let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
         }
-        drop(link);
-        link = loop {
+        drop(connection);
+        connection = loop {
             let delay = backoff.next_delay();
             tokio::select! {
                 _ = shutdown.changed() => return,
                 () = tokio::time::sleep(delay) => {}
             }
-            match Link::establish(&shared).await {
-                Ok(link) => break link,
+            match BrokerConnection::establish(&shared).await {
+                Ok(connection) => break connection,
                 Err(error) => tracing::warn!(%error, ?delay, "amqp server: reconnect failed"),
             }
         };
@@ -767,19 +759,15 @@ impl ServerTransport for AmqpServer {
 
     async fn recv(&mut self) -> Result<Incoming, TransportError> {
         // The sender lives in `shared`, which we hold, so this never reports closed.
-        let event = self.events.recv().await.ok_or(TransportError::Closed)?;
-        Ok(match event {
-            Event::Frame { from, frame, _credit } => {
-                bump(&self.shared.counters.delivered);
-                Incoming::Frame { from, frame }
-            }
-            Event::Connected(peer) => Incoming::Connected(peer),
-            Event::Gone { peer, reason } => Incoming::Gone { peer, reason },
-        })
+        let incoming = self.events.recv().await?;
+        if matches!(incoming, Incoming::Frame { .. }) {
+            bump(&self.shared.counters.delivered);
+        }
+        Ok(incoming)
     }
 
     fn send(&self, to: PeerId, frame: Frame) -> Result<(), TransportError> {
-        self.shared.check_len(&frame)?;
+        check_frame_len(&frame, self.shared.options.max_frame_len)?;
         let mut state = self.shared.state();
         let Some(peer) = state.peers.get(&to) else {
             return Err(TransportError::UnknownPeer(to));
@@ -793,7 +781,7 @@ impl ServerTransport for AmqpServer {
     }
 
     fn publish(&self, group: MatchId, frame: Frame) -> Result<(), TransportError> {
-        self.shared.check_len(&frame)?;
+        check_frame_len(&frame, self.shared.options.max_frame_len)?;
         let message = Outgoing {
             exchange: self.shared.matches.clone(),
             routing_key: group.0.to_string().into(),
@@ -852,7 +840,7 @@ impl ServerTransport for AmqpServer {
     fn disconnect(&self, peer: PeerId) -> Result<(), TransportError> {
         let mut state = self.shared.state();
         if let Some(queue) = self.shared.end_peer(&mut state, peer, "disconnected by the server") {
-            // Behind every frame already queued for it, as the port asks; a lost `close` (link
+            // Behind every frame already queued for it, as the port asks; a lost `close` (broker
             // down) leaves the client to its heartbeats, the peer is gone here either way.
             let _ = self
                 .shared
@@ -863,10 +851,6 @@ impl ServerTransport for AmqpServer {
 
     fn max_frame_len(&self) -> usize {
         self.shared.options.max_frame_len
-    }
-
-    fn detects_disconnects(&self) -> bool {
-        true
     }
 
     fn local_addr(&self) -> String {

@@ -15,7 +15,7 @@ pub struct AmqpStats {
     pub published: u64,
     /// Frames delivered to `recv`.
     pub delivered: u64,
-    /// Frames refused by `send`/`publish` because the broker link was down (server).
+    /// Frames refused by `send`/`publish` because the broker connection was down (server).
     pub dropped_link_down: u64,
     /// Frames refused by `send`/`publish` because the send buffer was full.
     pub dropped_buffer_full: u64,
@@ -27,12 +27,12 @@ pub struct AmqpStats {
     pub refused_bad_reply_to: u64,
     /// Inbound frames longer than `max_frame_len`.
     pub refused_oversized: u64,
-    /// Inbound frames from a link that is already gone (server).
+    /// Inbound frames from a connection that is already gone (server).
     pub refused_retired: u64,
     /// Inbound messages of an unknown type, exchange or routing key.
     pub refused_unknown: u64,
     /// Group publishes dropped because they were made while the server had not joined this
-    /// link to the group (before `join_group`, or after `leave_group`) (client).
+    /// connection to the group (before `join_group`, or after `leave_group`) (client).
     pub filtered: u64,
     /// Mandatory messages the broker returned (their queue was gone).
     pub returned: u64,

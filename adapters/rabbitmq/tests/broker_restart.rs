@@ -86,7 +86,7 @@ async fn the_server_transport_survives_a_broker_restart() {
     // pauses instead of playing on without its players' input), and fails sends fast
     // instead of buffering them.
     assert!(matches!(client_recv(&mut before).await, Err(TransportError::Closed)));
-    eventually("the server to notice", WAIT, || !server.is_linked()).await;
+    eventually("the server to notice", WAIT, || !server.is_connected()).await;
     match tokio::time::timeout(WAIT, server.recv()).await.expect("Gone while the broker is down") {
         Ok(Incoming::Gone { peer, reason }) => {
             assert_eq!(peer, old_peer);
@@ -109,7 +109,7 @@ async fn the_server_transport_survives_a_broker_restart() {
         common::reachable(&url).is_ok()
     })
     .await;
-    eventually("the server to reconnect", RESTART_WAIT, || server.is_linked()).await;
+    eventually("the server to reconnect", RESTART_WAIT, || server.is_connected()).await;
     assert!(server.stats().reconnects >= 1);
     assert!(server.stats().dropped_link_down >= 1);
 

@@ -1,7 +1,7 @@
 //! The client end: [`WsConnector`] dials a `ws://` or `wss://` URL and returns one
-//! [`WsClient`] per link, through the [`Connector`] and [`ClientTransport`] ports.
+//! [`WsClient`] per connection, through the [`Connector`] and [`ClientTransport`] ports.
 //!
-//! Each link runs a reader task (frames into a bounded receive queue that `recv` drains)
+//! Each connection runs a reader task (frames into a bounded receive queue that `recv` drains)
 //! and a writer task (a bounded send queue that `send` fills with `try_send`). The server
 //! pings; the client answers (tungstenite does it while reading) and treats a server that
 //! stays silent longer than [`WsOptions::keepalive_timeout`] as gone.
@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use pong_ports::{ClientTransport, Connector, Frame, MatchId, TransportError};
+use pong_transport_support::check_frame_len;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -25,9 +26,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::Instrument;
 
 use crate::WsOptions;
-use crate::link::{self, Deliver, Ending, LinkState, ReadLimits};
+use crate::connection::{self, ConnectionState, Deliver, Ending, ReadLimits};
 
-/// Opens links to one WebSocket server; cheap to clone, and reusable to reconnect.
+/// Opens connections to one WebSocket server; cheap to clone, and reusable to reconnect.
 #[derive(Clone)]
 pub struct WsConnector {
     url: String,
@@ -92,7 +93,7 @@ impl WsConnector {
             uri,
             host,
             port,
-            ws_config: link::ws_config(options.max_frame_len),
+            ws_config: connection::ws_config(options.max_frame_len),
             options,
             #[cfg(feature = "tls")]
             tls,
@@ -105,7 +106,7 @@ impl WsConnector {
         &self.url
     }
 
-    /// Opens a link and returns the concrete client.
+    /// Opens a connection and returns the concrete client.
     ///
     /// # Errors
     /// [`TransportError::Connect`] saying which step failed: the TCP connection (refused,
@@ -196,14 +197,14 @@ impl Connector for WsConnector {
     }
 }
 
-/// The client end of one WebSocket link. Dropping it closes the link like
+/// The client end of one WebSocket connection. Dropping it closes the connection like
 /// [`ClientTransport::close`], without waiting.
 #[derive(Debug)]
 pub struct WsClient {
     /// `None` once closed.
     outgoing: Option<mpsc::Sender<Frame>>,
     incoming: mpsc::Receiver<Frame>,
-    link: Arc<LinkState>,
+    connection: Arc<ConnectionState>,
     writer: Option<JoinHandle<()>>,
     reader: Option<JoinHandle<()>>,
     max_frame_len: usize,
@@ -219,11 +220,17 @@ impl WsClient {
         let (sink, stream) = ws.split();
         let (outgoing, outgoing_rx) = mpsc::channel(options.queue_capacity);
         let (incoming_tx, incoming) = mpsc::channel(options.queue_capacity);
-        let link = Arc::new(LinkState::default());
+        let connection = Arc::new(ConnectionState::default());
         let span = tracing::debug_span!("ws_client", url = %url);
         let writer = tokio::spawn(
-            link::run_writer(sink, outgoing_rx, Arc::clone(&link), None, options.close_timeout)
-                .instrument(span.clone()),
+            connection::run_writer(
+                sink,
+                outgoing_rx,
+                Arc::clone(&connection),
+                None,
+                options.close_timeout,
+            )
+            .instrument(span.clone()),
         );
         let limits = ReadLimits {
             max_frame_len: options.max_frame_len,
@@ -231,12 +238,12 @@ impl WsClient {
             close_timeout: options.close_timeout,
         };
         let reader = tokio::spawn(
-            read_to_client(stream, Arc::clone(&link), limits, incoming_tx).instrument(span),
+            read_to_client(stream, Arc::clone(&connection), limits, incoming_tx).instrument(span),
         );
         Self {
             outgoing: Some(outgoing),
             incoming,
-            link,
+            connection,
             writer: Some(writer),
             reader: Some(reader),
             max_frame_len: options.max_frame_len,
@@ -245,7 +252,7 @@ impl WsClient {
         }
     }
 
-    /// The URL this link was opened to.
+    /// The URL this connection was opened to.
     #[must_use]
     pub fn url(&self) -> &str {
         &self.url
@@ -256,7 +263,7 @@ impl Drop for WsClient {
     fn drop(&mut self) {
         if let Some(queue) = self.outgoing.take() {
             // The ending first: the writer reads it when the queue closes.
-            self.link.end(Ending::polite(CloseCode::Normal, "closed by the client"));
+            self.connection.end(Ending::polite(CloseCode::Normal, "closed by the client"));
             drop(queue);
         }
         // The tasks finish on their own, within the close timeout.
@@ -274,20 +281,15 @@ impl ClientTransport for WsClient {
 
     fn send(&self, frame: Frame) -> Result<(), TransportError> {
         let Some(queue) = &self.outgoing else { return Err(TransportError::Closed) };
-        if frame.len() > self.max_frame_len {
-            return Err(TransportError::FrameTooLarge {
-                len: frame.len(),
-                max: self.max_frame_len,
-            });
-        }
-        if self.link.is_ending() {
+        check_frame_len(&frame, self.max_frame_len)?;
+        if self.connection.is_ending() {
             return Err(TransportError::Closed);
         }
         match queue.try_send(frame) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(url = %self.url, "send queue full: the link cannot keep up; closing it");
-                self.link.end(Ending::abrupt(CloseCode::Policy, "send queue overflow"));
+                tracing::warn!(url = %self.url, "send queue full: the connection cannot keep up; closing it");
+                self.connection.end(Ending::abrupt(CloseCode::Policy, "send queue overflow"));
                 Err(TransportError::Closed)
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(TransportError::Closed),
@@ -301,7 +303,7 @@ impl ClientTransport for WsClient {
 
     async fn close(&mut self) {
         let Some(queue) = self.outgoing.take() else { return };
-        self.link.end(Ending::polite(CloseCode::Normal, "closed by the client"));
+        self.connection.end(Ending::polite(CloseCode::Normal, "closed by the client"));
         drop(queue);
         // The writer sends what is queued, then the close frame.
         if let Some(mut writer) = self.writer.take()
@@ -327,15 +329,15 @@ impl ClientTransport for WsClient {
 /// The client's reader task.
 async fn read_to_client<S>(
     mut stream: futures_util::stream::SplitStream<WebSocketStream<S>>,
-    link: Arc<LinkState>,
+    connection: Arc<ConnectionState>,
     limits: ReadLimits,
     incoming: mpsc::Sender<Frame>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut deliver = ToClient { incoming: Some(incoming) };
-    link::read_frames(&mut stream, &link, limits, &mut deliver).await;
-    link.stop();
+    connection::read_frames(&mut stream, &connection, limits, &mut deliver).await;
+    connection.stop();
 }
 
 /// Hands frames to the client's receive queue; dropping the queue's sender at the end
@@ -355,7 +357,7 @@ impl Deliver for ToClient {
     }
 
     async fn ended(&mut self, reason: String) {
-        tracing::debug!(%reason, "link ended");
+        tracing::debug!(%reason, "connection ended");
         self.incoming = None;
     }
 }

@@ -11,17 +11,17 @@
 //! - **Framing**: one protocol frame is one binary WebSocket message, carried unchanged.
 //!   Text messages are refused (close code 1003); messages over
 //!   [`WsOptions::max_frame_len`] are refused by `send`/`publish` with
-//!   [`TransportError::FrameTooLarge`] and, arriving, close the link (1009) without being
+//!   [`TransportError::FrameTooLarge`] and, arriving, close the connection (1009) without being
 //!   delivered.
-//! - **Queues**: each link has a bounded send queue of [`WsOptions::queue_capacity`]
+//! - **Queues**: each connection has a bounded send queue of [`WsOptions::queue_capacity`]
 //!   frames; `send` and `publish` only `try_send` into it. A full queue means the peer
 //!   cannot keep up: it is disconnected (1008) and reported [`Incoming::Gone`], and the
 //!   other peers never wait.
-//! - **Link events**: every link is reported [`Incoming::Connected`] before its first
+//! - **Connection events**: every connection is reported [`Incoming::Connected`] before its first
 //!   frame and [`Incoming::Gone`] exactly once, as soon as it is seen ending: the client
 //!   closed or vanished, broke a rule, stopped answering pings (keepalive), overflowed, or
 //!   the server called [`ServerTransport::disconnect`] (close code 1000, after the frames
-//!   already queued). Dropping the server closes every link with 1001.
+//!   already queued). Dropping the server closes every connection with 1001.
 //! - **Groups** are kept by the server ([`ServerTransport::join_group`]);
 //!   [`ClientTransport::subscribe`] returns at once.
 //! - **Protection**: at most [`WsOptions::max_connections`] connections at once, each
@@ -38,7 +38,7 @@
 //! [`ClientTransport::subscribe`]: pong_ports::ClientTransport::subscribe
 
 mod client;
-mod link;
+mod connection;
 mod options;
 mod server;
 mod tls;

@@ -25,8 +25,8 @@ pub struct WsOptions {
     /// `publish` refuse longer frames; a peer that sends one is disconnected (close code
     /// 1009). Default [`pong_domain::codec::MAX_FRAME_LEN`].
     pub max_frame_len: usize,
-    /// Frames each link may have queued for sending (per connection at the server, per link
-    /// at the client) before the link is disconnected as too slow. Also the number of
+    /// Frames each connection may have queued for sending (at the server and at the client)
+    /// before the connection is disconnected as too slow. Also the number of
     /// received frames a client buffers for its `recv`. Default
     /// [`WsOptions::DEFAULT_QUEUE_CAPACITY`].
     pub queue_capacity: usize,
@@ -44,11 +44,11 @@ pub struct WsOptions {
     /// Server only: how often each connection is sent a WebSocket ping. Default
     /// [`WsOptions::DEFAULT_PING_INTERVAL`].
     pub ping_interval: Duration,
-    /// Both ends: a link on which nothing at all (frame, ping, pong) arrives for this long
+    /// Both ends: a connection on which nothing at all (frame, ping, pong) arrives for this long
     /// is closed as dead. Keep it well above the server's `ping_interval`. Default
     /// [`WsOptions::DEFAULT_KEEPALIVE_TIMEOUT`].
     pub keepalive_timeout: Duration,
-    /// Longest time a closing link may take to send what it still has queued, send its
+    /// Longest time a closing connection may take to send what it still has queued, send its
     /// close frame and hear the other end's; after that the socket is dropped. Default
     /// [`WsOptions::DEFAULT_CLOSE_TIMEOUT`].
     pub close_timeout: Duration,

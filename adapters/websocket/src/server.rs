@@ -4,15 +4,14 @@
 //!
 //! ```text
 //! accept task ──► per connection: handshake (TLS, then WebSocket, under one timeout)
-//!                   ├─ reader (the connection's task): frames and link events → recv()
+//!                   ├─ reader (the connection's task): frames and connection events → recv()
 //!                   └─ writer task: bounded queue ◄── send()/publish() (try_send only)
 //! ```
 //!
 //! Group membership lives here (point-to-point transport): `publish` loops over the
-//! members, sharing one buffer. Every link is reported [`Incoming::Connected`] before its
+//! members, sharing one buffer. Every connection is reported [`Incoming::Connected`] before its
 //! first frame and [`Incoming::Gone`] exactly once after its last, whoever ended it.
 
-use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,6 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use pong_ports::{Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError};
+use pong_transport_support::{Outbox, PeerServer, PeerTable, Refusal, lock};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::WsOptions;
-use crate::link::{self, Deliver, Ending, LinkState, ReadLimits, lock};
+use crate::connection::{self, ConnectionState, Deliver, Ending, ReadLimits};
 
 /// Connections the kernel may hold, fully open, before the accept task takes them; large
 /// so a burst of connects is not dropped and retried a second later.
@@ -66,19 +66,23 @@ struct Shared {
 struct State {
     /// Set when the server is dropped; handshakes that finish later are turned away.
     closed: bool,
-    peers: HashMap<PeerId, PeerEntry>,
-    groups: HashMap<MatchId, HashSet<PeerId>>,
+    peers: PeerTable<PeerEntry>,
 }
 
 #[derive(Debug)]
 struct PeerEntry {
     /// The only sender of the writer's queue: removing the entry closes the queue, and the
-    /// writer then sends what is left and the close frame.
+    /// writer then sends what is left and the close frame. Record the connection's ending
+    /// first: the writer reads it to know how to close.
     queue: mpsc::Sender<Frame>,
-    link: Arc<LinkState>,
+    connection: Arc<ConnectionState>,
     remote: SocketAddr,
-    /// The groups this peer is in, so removing it does not scan every group.
-    groups: Vec<MatchId>,
+}
+
+impl Outbox for PeerEntry {
+    fn outbox(&self) -> &mpsc::Sender<Frame> {
+        &self.queue
+    }
 }
 
 impl WsServer {
@@ -119,7 +123,7 @@ impl WsServer {
         let local_addr = format!("{scheme}://{local}");
         let (events_tx, events) = mpsc::channel(options.incoming_capacity);
         let shared = Arc::new(Shared {
-            ws_config: link::ws_config(options.max_frame_len),
+            ws_config: connection::ws_config(options.max_frame_len),
             events: events_tx,
             state: Mutex::new(State::default()),
             next_peer: AtomicU64::new(1),
@@ -146,15 +150,13 @@ impl WsServer {
     /// The peers currently connected, in id order (for tests and diagnostics).
     #[must_use]
     pub fn peers(&self) -> Vec<PeerId> {
-        let mut peers: Vec<PeerId> = self.shared.state().peers.keys().copied().collect();
-        peers.sort_unstable();
-        peers
+        self.shared.peer_ids()
     }
 
     /// The remote address of a connected peer, for logs.
     #[must_use]
     pub fn remote_addr(&self, peer: PeerId) -> Option<SocketAddr> {
-        self.shared.state().peers.get(&peer).map(|entry| entry.remote)
+        self.shared.state().peers.get(peer).map(|entry| entry.remote)
     }
 }
 
@@ -175,59 +177,46 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-impl Shared {
+impl AsMut<PeerTable<PeerEntry>> for State {
+    fn as_mut(&mut self) -> &mut PeerTable<PeerEntry> {
+        &mut self.peers
+    }
+}
+
+impl PeerServer for Shared {
+    type State = State;
+    type Entry = PeerEntry;
+
     fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
 
-    fn check_len(&self, frame: &Frame) -> Result<(), TransportError> {
-        let max = self.options.max_frame_len;
-        if frame.len() > max {
-            return Err(TransportError::FrameTooLarge { len: frame.len(), max });
-        }
-        Ok(())
+    fn max_frame_len(&self) -> usize {
+        self.options.max_frame_len
     }
 
-    /// Queues a frame for one peer; a full queue ends that link at once.
-    fn deliver(state: &mut State, to: PeerId, frame: Frame) -> Result<(), TransportError> {
-        let Some(entry) = state.peers.get(&to) else {
-            return Err(TransportError::UnknownPeer(to));
-        };
-        match entry.queue.try_send(frame) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(
-                    peer = %to,
-                    remote = %entry.remote,
-                    "send queue full: the client cannot keep up; disconnecting"
-                );
-                entry.link.end(Ending::abrupt(CloseCode::Policy, "send queue overflow"));
-                remove_peer(state, to);
-                Err(TransportError::Backpressure(to))
+    /// A frame could not be queued for `to`: a peer that cannot keep up is closed at once
+    /// (1008), one whose writer is gone is forgotten (its reader reports it). Returns what
+    /// `send` reports.
+    fn refused(&self, state: &mut State, to: PeerId, refusal: Refusal) -> TransportError {
+        match refusal {
+            Refusal::Unknown => {}
+            Refusal::Full => {
+                if let Some(entry) = state.peers.get(to) {
+                    tracing::warn!(
+                        peer = %to,
+                        remote = %entry.remote,
+                        "send queue full: the client cannot keep up; disconnecting"
+                    );
+                    entry.connection.end(Ending::abrupt(CloseCode::Policy, "send queue overflow"));
+                }
+                state.peers.remove(to);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                // The writer is gone (a write failed); the reader is reporting it.
-                remove_peer(state, to);
-                Err(TransportError::UnknownPeer(to))
-            }
+            // The writer is gone (a write failed); the reader is reporting it.
+            Refusal::Closed => drop(state.peers.remove(to)),
         }
+        refusal.into_error(to)
     }
-}
-
-/// Takes a peer out of the map and its groups. Record the link's ending first: dropping
-/// the entry closes the writer's queue, and the writer reads the ending to know how to
-/// close.
-fn remove_peer(state: &mut State, peer: PeerId) -> Option<PeerEntry> {
-    let entry = state.peers.remove(&peer)?;
-    for group in &entry.groups {
-        if let Some(members) = state.groups.get_mut(group) {
-            members.remove(&peer);
-            if members.is_empty() {
-                state.groups.remove(group);
-            }
-        }
-    }
-    Some(entry)
 }
 
 impl Drop for WsServer {
@@ -236,13 +225,12 @@ impl Drop for WsServer {
         let peers = {
             let mut state = self.shared.state();
             state.closed = true;
-            state.groups.clear();
             std::mem::take(&mut state.peers)
         };
-        for entry in peers.values() {
-            entry.link.end(Ending::polite(CloseCode::Away, "server shutting down"));
+        for (_, entry) in peers.iter() {
+            entry.connection.end(Ending::polite(CloseCode::Away, "server shutting down"));
         }
-        tracing::info!(addr = %self.local_addr, links = peers.len(), "WebSocket server shut down");
+        tracing::info!(addr = %self.local_addr, peers = peers.len(), "WebSocket server shut down");
     }
 }
 
@@ -254,53 +242,28 @@ impl ServerTransport for WsServer {
     }
 
     fn send(&self, to: PeerId, frame: Frame) -> Result<(), TransportError> {
-        self.shared.check_len(&frame)?;
-        let mut state = self.shared.state();
-        Shared::deliver(&mut state, to, frame)
+        self.shared.send_to(to, frame)
     }
 
     fn publish(&self, group: MatchId, frame: Frame) -> Result<(), TransportError> {
-        self.shared.check_len(&frame)?;
-        let mut state = self.shared.state();
-        let Some(members) = state.groups.get(&group) else { return Ok(()) };
-        let members: Vec<PeerId> = members.iter().copied().collect();
-        for peer in members {
-            // A member that overflows is disconnected and reported; the others still get it.
-            let _ = Shared::deliver(&mut state, peer, frame.clone());
-        }
-        Ok(())
+        self.shared.publish_to(group, &frame)
     }
 
     fn join_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        let mut state = self.shared.state();
-        let entry = state.peers.get_mut(&peer).ok_or(TransportError::UnknownPeer(peer))?;
-        if !entry.groups.contains(&group) {
-            entry.groups.push(group);
-        }
-        state.groups.entry(group).or_default().insert(peer);
-        Ok(())
+        self.shared.join(peer, group)
     }
 
     fn leave_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        let mut state = self.shared.state();
-        if let Some(entry) = state.peers.get_mut(&peer) {
-            entry.groups.retain(|g| *g != group);
-        }
-        if let Some(members) = state.groups.get_mut(&group) {
-            members.remove(&peer);
-            if members.is_empty() {
-                state.groups.remove(&group);
-            }
-        }
+        self.shared.leave(peer, group);
         Ok(())
     }
 
     fn disconnect(&self, peer: PeerId) -> Result<(), TransportError> {
         let mut state = self.shared.state();
-        if let Some(entry) = state.peers.get(&peer) {
+        if let Some(entry) = state.peers.remove(peer) {
             tracing::debug!(%peer, remote = %entry.remote, "disconnecting");
-            entry.link.end(Ending::polite(CloseCode::Normal, "disconnected by the server"));
-            remove_peer(&mut state, peer);
+            // Before `entry` drops and closes the writer's queue.
+            entry.connection.end(Ending::polite(CloseCode::Normal, "disconnected by the server"));
         }
         Ok(())
     }
@@ -349,7 +312,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, slots: Arc<Sema
 }
 
 /// One connection, from TCP accept to the end: handshakes under one deadline, then the
-/// link. `slot` is its place under the connection cap, held until the very end.
+/// connection. `slot` is its place under the connection cap, held until the very end.
 #[tracing::instrument(name = "ws_conn", skip_all, fields(%remote))]
 async fn serve(
     tcp: TcpStream,
@@ -369,12 +332,12 @@ async fn serve(
             None => return,
         };
         if let Some(ws) = upgrade(tls, &shared, deadline).await {
-            run_link(ws, remote, shared, slot).await;
+            run_peer(ws, remote, shared, slot).await;
         }
         return;
     }
     if let Some(ws) = upgrade(tcp, &shared, deadline).await {
-        run_link(ws, remote, shared, slot).await;
+        run_peer(ws, remote, shared, slot).await;
     }
 }
 
@@ -410,8 +373,8 @@ async fn handshake_step<F: Future>(
     }
 }
 
-/// Registers the link, spawns its writer and reads until it is over.
-async fn run_link<S>(
+/// Gives the connection a peer id and serves it; the slot is held until it is over.
+async fn run_peer<S>(
     ws: WebSocketStream<S>,
     remote: SocketAddr,
     shared: Arc<Shared>,
@@ -420,12 +383,13 @@ async fn run_link<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
-    serve_link(ws, peer, remote, shared).await;
+    serve_peer(ws, peer, remote, shared).await;
     drop(slot);
 }
 
-#[tracing::instrument(name = "ws_link", skip_all, fields(%peer))]
-async fn serve_link<S>(
+/// Registers the peer, spawns its writer and reads until its connection is over.
+#[tracing::instrument(name = "ws_peer", skip_all, fields(%peer))]
+async fn serve_peer<S>(
     ws: WebSocketStream<S>,
     peer: PeerId,
     remote: SocketAddr,
@@ -435,28 +399,28 @@ async fn serve_link<S>(
 {
     let options = &shared.options;
     let (queue, queue_rx) = mpsc::channel(options.queue_capacity);
-    let link = Arc::new(LinkState::default());
+    let connection = Arc::new(ConnectionState::default());
     {
         let mut state = shared.state();
         if state.closed {
             return;
         }
-        let entry = PeerEntry { queue, link: Arc::clone(&link), remote, groups: Vec::new() };
+        let entry = PeerEntry { queue, connection: Arc::clone(&connection), remote };
         state.peers.insert(peer, entry);
     }
     let (sink, mut stream) = ws.split();
     let mut writer = tokio::spawn(
-        link::run_writer(
+        connection::run_writer(
             sink,
             queue_rx,
-            Arc::clone(&link),
+            Arc::clone(&connection),
             Some(options.ping_interval),
             options.close_timeout,
         )
         .in_current_span(),
     );
     tracing::debug!("connected");
-    // Before any frame of this link, so the server core learns of it first.
+    // Before any frame of this connection, so the server core learns of it first.
     let _ = shared.events.send(Incoming::Connected(peer)).await;
 
     let limits = ReadLimits {
@@ -465,17 +429,17 @@ async fn serve_link<S>(
         close_timeout: options.close_timeout,
     };
     let mut deliver = ToServer { shared: &shared, peer };
-    link::read_frames(&mut stream, &link, limits, &mut deliver).await;
+    connection::read_frames(&mut stream, &connection, limits, &mut deliver).await;
 
     // Reading is over; whatever the writer still does is its close frame.
-    link.stop();
+    connection.stop();
     if tokio::time::timeout(options.close_timeout, &mut writer).await.is_err() {
         writer.abort();
     }
     tracing::trace!("connection task done");
 }
 
-/// Hands a link's frames and its end to the server's event queue.
+/// Hands a peer's frames and its end to the server's event queue.
 struct ToServer<'a> {
     shared: &'a Shared,
     peer: PeerId,
@@ -488,7 +452,7 @@ impl Deliver for ToServer<'_> {
     }
 
     async fn ended(&mut self, reason: String) {
-        remove_peer(&mut self.shared.state(), self.peer);
+        self.shared.state().peers.remove(self.peer);
         tracing::debug!(%reason, "gone");
         let _ = self.shared.events.send(Incoming::Gone { peer: self.peer, reason }).await;
     }

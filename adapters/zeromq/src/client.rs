@@ -1,21 +1,21 @@
-//! The client end: one DEALER socket per link, with a fresh routing id, connected to one
-//! server endpoint; a reader task and a writer task between it and the link's queues.
+//! The client end: one DEALER socket per connection, with a fresh routing id, connected to one
+//! server endpoint; a reader task and a writer task between it and the connection's queues.
 //!
 //! ```text
 //! send() ─► outbox (bounded) ─► writer ─► DEALER ─► server
 //! recv() ◄─ inbox  (bounded) ◄─ reader ◄─ DEALER ◄─ server
 //! ```
 //!
-//! The link is down once the socket monitor reports the connection closed (the server
-//! disconnected this link, was dropped, or its process died): the reader hands over what
+//! The connection is down once the socket monitor reports the connection closed (the server
+//! disconnected this connection, was dropped, or its process died): the reader hands over what
 //! arrived before that, then `recv` returns [`TransportError::Closed`]. The DEALER is never
 //! reconnected by the crate (zeromq 0.7 does not for DEALER), and this adapter never
 //! reconnects either: the protocol does, by calling [`Connector::connect`] again, which
 //! gives a new routing id and so a new `PeerId` at the server.
 //!
 //! When the inbox is full (the application is not reading), the reader stops reading the
-//! socket: the server's stall rule then cuts the link. When the outbox is full, the server
-//! has not taken anything for a long time: the link is closed and `send` says
+//! socket: the server's stall rule then cuts the connection. When the outbox is full, the server
+//! has not taken anything for a long time: the connection is closed and `send` says
 //! [`TransportError::Closed`], since dropping frames silently would break rule 2.
 
 use std::sync::Arc;
@@ -25,19 +25,20 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use pong_ports::{ClientTransport, Connector, Frame, MatchId, TransportError};
+use pong_transport_support::check_frame_len;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use zeromq::util::PeerIdentity;
 use zeromq::{
     DealerRecvHalf, DealerSendHalf, DealerSocket, Socket, SocketEvent, SocketOptions, SocketRecv,
-    SocketSend, ZmqMessage,
+    ZmqMessage,
 };
 
 use crate::relay::LINGER;
-use crate::{Hex, ZmqOptions, parse_endpoint};
+use crate::{Hex, ZmqOptions, parse_endpoint, write_queued};
 
-/// Opens DEALER links to one server endpoint.
+/// Opens DEALER connections to one server endpoint.
 #[derive(Debug, Clone)]
 pub struct ZmqConnector {
     endpoint: String,
@@ -56,8 +57,8 @@ impl ZmqConnector {
         Ok(Self { endpoint: endpoint.to_owned(), options: options.normalized() })
     }
 
-    /// Opens a link and returns the concrete client (for its [`ZmqClient::routing_id`]).
-    /// Must be called inside a tokio runtime, which then runs the link's tasks.
+    /// Opens a connection and returns the concrete client (for its [`ZmqClient::routing_id`]).
+    /// Must be called inside a tokio runtime, which then runs the connection's tasks.
     ///
     /// # Errors
     /// [`TransportError::Connect`] if no server completed the ZMTP handshake within
@@ -78,29 +79,33 @@ impl ZmqConnector {
         let capacity = self.options.queue_capacity;
         let (outbox, queued) = mpsc::channel(capacity);
         let (arrived, inbox) = mpsc::channel(capacity);
-        let link = Arc::new(LinkState { down: AtomicBool::new(false) });
+        let connection = Arc::new(ConnectionState { down: AtomicBool::new(false) });
         let abort = CancellationToken::new();
         let stop_reader = abort.child_token();
         tokio::spawn(read_from_server(ReaderTask {
             socket: recv_half,
             monitor,
             arrived,
-            link: Arc::clone(&link),
+            connection: Arc::clone(&connection),
             stop: stop_reader.clone(),
             abort: abort.clone(),
             max_frame_len: self.options.max_frame_len,
         }));
-        let writer =
-            tokio::spawn(write_to_server(send_half, queued, Arc::clone(&link), abort.clone()));
+        let writer = tokio::spawn(write_to_server(
+            send_half,
+            queued,
+            Arc::clone(&connection),
+            abort.clone(),
+        ));
         tracing::debug!(
             endpoint = %self.endpoint,
             routing_id = %Hex(&routing_id),
-            "zmq link opened",
+            "zmq connection opened",
         );
         Ok(ZmqClient {
             outbox: Some(outbox),
             inbox,
-            link,
+            connection,
             abort,
             stop_reader,
             writer: Some(writer),
@@ -122,20 +127,21 @@ impl Connector for ZmqConnector {
     }
 }
 
+/// What the client and its two tasks share about the connection.
 #[derive(Debug)]
-struct LinkState {
+struct ConnectionState {
     /// Set once the connection is known to be gone.
     down: AtomicBool,
 }
 
-/// The client end of one DEALER link. Dropping it closes the link like
+/// The client end of one DEALER connection. Dropping it closes the connection like
 /// [`ClientTransport::close`], without waiting.
 #[derive(Debug)]
 pub struct ZmqClient {
     /// Taken on close, so the writer drains and ends.
     outbox: Option<mpsc::Sender<Frame>>,
     inbox: mpsc::Receiver<Frame>,
-    link: Arc<LinkState>,
+    connection: Arc<ConnectionState>,
     /// Stops both tasks at once.
     abort: CancellationToken,
     /// Stops the reader only (a child of `abort`).
@@ -147,7 +153,7 @@ pub struct ZmqClient {
 }
 
 impl ZmqClient {
-    /// The routing id this link's DEALER announced, which the server's ROUTER knows it by
+    /// The routing id this connection's DEALER announced, which the server's ROUTER knows it by
     /// (an address for replies, not a credential).
     #[must_use]
     pub fn routing_id(&self) -> &[u8] {
@@ -192,24 +198,19 @@ impl ClientTransport for ZmqClient {
     }
 
     fn send(&self, frame: Frame) -> Result<(), TransportError> {
-        if self.closed || self.link.down.load(Ordering::Acquire) {
+        if self.closed || self.connection.down.load(Ordering::Acquire) {
             return Err(TransportError::Closed);
         }
-        if frame.len() > self.max_frame_len {
-            return Err(TransportError::FrameTooLarge {
-                len: frame.len(),
-                max: self.max_frame_len,
-            });
-        }
+        check_frame_len(&frame, self.max_frame_len)?;
         let outbox = self.outbox.as_ref().ok_or(TransportError::Closed)?;
         match outbox.try_send(frame) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(
                     routing_id = %Hex(&self.routing_id),
-                    "zmq queue towards the server is full; closing the link",
+                    "zmq queue towards the server is full; closing the connection",
                 );
-                self.link.down.store(true, Ordering::Release);
+                self.connection.down.store(true, Ordering::Release);
                 self.abort.cancel();
                 Err(TransportError::Closed)
             }
@@ -230,7 +231,7 @@ impl ClientTransport for ZmqClient {
         {
             tracing::debug!(
                 routing_id = %Hex(&self.routing_id),
-                "zmq link closed before its queue drained",
+                "zmq connection closed before its queue drained",
             );
         }
         self.abort.cancel();
@@ -246,7 +247,7 @@ struct ReaderTask<M> {
     socket: DealerRecvHalf,
     monitor: M,
     arrived: mpsc::Sender<Frame>,
-    link: Arc<LinkState>,
+    connection: Arc<ConnectionState>,
     stop: CancellationToken,
     abort: CancellationToken,
     max_frame_len: usize,
@@ -295,8 +296,8 @@ where
         }
     };
     if let ReaderEnd::Lost(reason) = end {
-        tracing::debug!(reason, "zmq link lost");
-        task.link.down.store(true, Ordering::Release);
+        tracing::debug!(reason, "zmq connection lost");
+        task.connection.down.store(true, Ordering::Release);
         task.abort.cancel();
     }
 }
@@ -324,27 +325,12 @@ fn single_frame(message: ZmqMessage, max_frame_len: usize) -> Option<Frame> {
 async fn write_to_server(
     mut socket: DealerSendHalf,
     mut queued: mpsc::Receiver<Frame>,
-    link: Arc<LinkState>,
+    connection: Arc<ConnectionState>,
     abort: CancellationToken,
 ) {
-    loop {
-        let frame = tokio::select! {
-            biased;
-            () = abort.cancelled() => break,
-            frame = queued.recv() => match frame {
-                Some(frame) => frame,
-                None => break,
-            },
-        };
-        tokio::select! {
-            biased;
-            () = abort.cancelled() => break,
-            sent = socket.send(ZmqMessage::from(frame)) => if let Err(e) = sent {
-                tracing::debug!(error = %e, "zmq send to the server failed");
-                link.down.store(true, Ordering::Release);
-                break;
-            },
-        }
+    if let Err(e) = write_queued(&mut socket, &mut queued, &abort, None).await {
+        tracing::debug!(error = %e, "zmq send to the server failed");
+        connection.down.store(true, Ordering::Release);
     }
     // Dropping the send half (and the reader its half) drops the socket; the crate then
     // writes what it still holds and closes the connection.

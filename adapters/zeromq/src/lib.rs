@@ -1,8 +1,8 @@
-//! A ZeroMQ Transport: a ROUTER server and one DEALER per client link, speaking standard
+//! A ZeroMQ Transport: a ROUTER server and one DEALER per client connection, speaking standard
 //! ZMTP 3 (mechanism NULL) over tcp or ipc, built on the pure-Rust [`zeromq`] crate.
 //!
 //! ```text
-//!  ZmqConnector ──connect()──► ZmqClient: a DEALER with a fresh routing id per link
+//!  ZmqConnector ──connect()──► ZmqClient: a DEALER with a fresh routing id per connection
 //!                                  │ tcp://host:port (or ipc://path)
 //!  ┌─ ZmqServer::bind ─────────────▼─────────────────────────────────────────┐
 //!  │  public listener ─► guard relay ─► ROUTER on a private backplane        │
@@ -37,17 +37,16 @@
 //! client sends and cutting connections that break it, exceed the limits, do not finish
 //! the handshake in time, or stop reading what the server sends.
 //!
-//! # Link events
-//! [`ServerTransport::detects_disconnects`] is true: a link whose connection closes (the
-//! client closed, dropped, crashed, or its process was killed: the kernel still closes
-//! the socket), that the guard cuts, or whose queue overflows is reported
-//! [`Incoming::Gone`] exactly once, as is a link the server disconnects; the client then
-//! gets the frames queued before the disconnect and [`TransportError::Closed`]. A peer
-//! that vanishes without its connection closing (cable pulled, host frozen) is seen by
-//! nobody, exactly as with any TCP transport: the protocol's heartbeats find it.
+//! # Connection events
+//! A peer whose connection closes (the client closed, dropped, crashed, or its process was
+//! killed: the kernel still closes the socket), that the guard cuts, or whose queue
+//! overflows is reported [`Incoming::Gone`] exactly once, as is a peer the server
+//! disconnects; the client then gets the frames queued before the disconnect and
+//! [`TransportError::Closed`]. A peer that vanishes without its connection closing (cable
+//! pulled, host frozen) is seen by nobody, exactly as with any TCP transport: the
+//! protocol's heartbeats find it.
 //!
 //! [`ServerTransport::join_group`]: pong_ports::ServerTransport::join_group
-//! [`ServerTransport::detects_disconnects`]: pong_ports::ServerTransport::detects_disconnects
 //! [`ClientTransport::subscribe`]: pong_ports::ClientTransport::subscribe
 //! [`PeerId`]: pong_ports::PeerId
 //! [`Incoming::Gone`]: pong_ports::Incoming::Gone
@@ -61,6 +60,12 @@ mod server;
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use pong_ports::Frame;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use zeromq::{SocketSend, ZmqMessage};
+
 pub use client::{ZmqClient, ZmqConnector};
 pub use server::{ZmqServer, ZmqServerStats};
 
@@ -68,7 +73,7 @@ pub use server::{ZmqServer, ZmqServerStats};
 /// matter only on that side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ZmqOptions {
-    /// Frames each link may hold in each of the adapter's own queues before the link is
+    /// Frames each connection may hold in each of the adapter's own queues before the connection is
     /// disconnected (server → peer and peer → server on the server; both ways on a client).
     /// The zeromq crate adds its own fixed queue of 100 000 messages per connection behind
     /// the server → peer queue; see `docs/transports/zeromq.md`.
@@ -132,6 +137,37 @@ impl std::fmt::Display for Hex<'_> {
             f.write_str("…")?;
         }
         Ok(())
+    }
+}
+
+/// Moves frames from a connection's bounded queue into a socket, in order: what a client's
+/// writer and each of the server's peer writers do. Returns `Ok` when the queue closes (all
+/// of it sent) or `abort` fires (the rest dropped), and the error of a send the socket
+/// refused. `envelope` is the ROUTER's routing-id part, put before each frame.
+async fn write_queued<S: SocketSend + Send>(
+    socket: &mut S,
+    queued: &mut mpsc::Receiver<Frame>,
+    abort: &CancellationToken,
+    envelope: Option<&Bytes>,
+) -> zeromq::ZmqResult<()> {
+    loop {
+        let frame = tokio::select! {
+            biased;
+            () = abort.cancelled() => return Ok(()),
+            frame = queued.recv() => match frame {
+                Some(frame) => frame,
+                None => return Ok(()),
+            },
+        };
+        let mut message = ZmqMessage::from(frame);
+        if let Some(identity) = envelope {
+            message.push_front(identity.clone());
+        }
+        tokio::select! {
+            biased;
+            () = abort.cancelled() => return Ok(()),
+            sent = socket.send(message) => sent?,
+        }
     }
 }
 

@@ -29,27 +29,30 @@
 //! group publishes stay in one order (rule 1). Upstream, each peer may have
 //! `queue_capacity` frames waiting in [`ZmqServer::recv`]; the pump never waits on a peer.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use pong_ports::{Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use pong_transport_support::{
+    Credits, EventReceiver, EventSender, Outbox, PeerServer, PeerTable, Refusal, events, lock,
+};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use zeromq::util::PeerIdentity;
 use zeromq::{
     MultiPeerBackend, RouterRecvHalf, RouterSendHalf, RouterSocket, Socket, SocketEvent,
-    SocketRecv, SocketSend, ZmqMessage,
+    SocketRecv, ZmqMessage,
 };
 
 use crate::backplane::Backplane;
 use crate::guard::Limits;
 use crate::relay::{self, Ended, RelayConfig};
-use crate::{Hex, ZmqOptions, parse_endpoint};
+use crate::{Hex, ZmqOptions, parse_endpoint, write_queued};
 
 /// Messages that are not protocol frames a connection may send before it is cut.
 const MAX_BAD_MESSAGES: u32 = 64;
@@ -66,11 +69,11 @@ pub struct ZmqServerStats {
     pub malformed: u64,
     /// Messages dropped for being longer than [`ZmqOptions::max_frame_len`].
     pub oversized: u64,
-    /// Messages dropped because the server was closing their link.
+    /// Messages dropped because the server was closing their connection.
     pub after_close: u64,
-    /// Links disconnected because a queue overflowed, either way.
+    /// Peers disconnected because a queue overflowed, either way.
     pub overflows: u64,
-    /// Links disconnected for sending too many messages that are not protocol frames.
+    /// Peers disconnected for sending too many messages that are not protocol frames.
     pub misbehaving: u64,
     /// Connections cut by the guard for breaking ZMTP framing or its limits.
     pub violations: u64,
@@ -114,33 +117,28 @@ impl Counters {
     }
 }
 
-/// What travels from the pump (and the sync calls) to [`ZmqServer::recv`]. A frame carries
-/// its upstream permit, so the peer's credit comes back only when the frame is taken.
-#[derive(Debug)]
-enum Event {
-    Frame { from: PeerId, frame: Frame, _credit: OwnedSemaphorePermit },
-    Connected(PeerId),
-    Gone { peer: PeerId, reason: String },
-    Failed(String),
-}
-
 #[derive(Debug)]
 struct PeerEntry {
     identity: Bytes,
     outbox: mpsc::Sender<Frame>,
     /// Makes the writer stop at once, dropping what is queued.
-    abort: Arc<Notify>,
-    /// One permit per frame this peer may have waiting in `recv`.
-    credit: Arc<Semaphore>,
+    abort: CancellationToken,
+    /// One place per frame this peer may have waiting in `recv`.
+    credit: Credits,
+}
+
+impl Outbox for PeerEntry {
+    fn outbox(&self) -> &mpsc::Sender<Frame> {
+        &self.outbox
+    }
 }
 
 #[derive(Debug, Default)]
 struct State {
     /// Set when the endpoint is dropped.
     closed: bool,
-    peers: HashMap<PeerId, PeerEntry>,
+    peers: PeerTable<PeerEntry>,
     by_identity: HashMap<Bytes, PeerId>,
-    groups: HashMap<MatchId, BTreeSet<PeerId>>,
     /// Routing ids the server is closing, and since when.
     closing: HashMap<Bytes, Instant>,
     /// Messages that were not protocol frames, per routing id still connected.
@@ -161,7 +159,7 @@ enum Removal {
 #[derive(Debug)]
 struct Shared {
     options: ZmqOptions,
-    events: mpsc::UnboundedSender<Event>,
+    events: EventSender,
     /// Routing ids whose writer has finished; the pump closes those the server is closing.
     finished: mpsc::UnboundedSender<Bytes>,
     state: Mutex<State>,
@@ -169,61 +167,61 @@ struct Shared {
     counters: Counters,
 }
 
-impl Shared {
+impl AsMut<PeerTable<PeerEntry>> for State {
+    fn as_mut(&mut self) -> &mut PeerTable<PeerEntry> {
+        &mut self.peers
+    }
+}
+
+impl PeerServer for Shared {
+    type State = State;
+    type Entry = PeerEntry;
+
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
-    fn check_len(&self, frame: &Frame) -> Result<(), TransportError> {
-        let max = self.options.max_frame_len;
-        if frame.len() > max {
-            return Err(TransportError::FrameTooLarge { len: frame.len(), max });
+    fn max_frame_len(&self) -> usize {
+        self.options.max_frame_len
+    }
+
+    /// A frame could not be queued for `to`: an overflowing peer is closed at once, one
+    /// whose writer failed is gone. Returns what `send` reports.
+    fn refused(&self, state: &mut State, to: PeerId, refusal: Refusal) -> TransportError {
+        match refusal {
+            Refusal::Unknown => {}
+            Refusal::Full => {
+                tracing::warn!(peer = %to, "zmq send queue of a peer is full; disconnecting it");
+                Counters::bump(&self.counters.overflows);
+                self.remove_peer(state, to, "send queue overflow", Removal::Abort);
+            }
+            // Its writer failed and has not reported it yet.
+            Refusal::Closed => {
+                self.remove_peer(state, to, "connection lost", Removal::Vanished);
+            }
         }
-        Ok(())
+        refusal.into_error(to)
     }
+}
 
+impl Shared {
     /// Removes a peer and reports it gone; whoever removes it reports it, so `Gone` is sent
     /// exactly once per peer. Dropping the entry closes its outbox: the writer sends what is
     /// queued (unless aborted) and then tells the pump it has finished.
     fn remove_peer(&self, state: &mut State, peer: PeerId, reason: &str, how: Removal) -> bool {
-        let Some(entry) = state.peers.remove(&peer) else { return false };
+        let Some(entry) = state.peers.remove(peer) else { return false };
         state.by_identity.remove(&entry.identity);
-        state.groups.retain(|_, members| {
-            members.remove(&peer);
-            !members.is_empty()
-        });
         if how != Removal::Vanished {
             let now = Instant::now();
             state.closing.retain(|_, since| now.duration_since(*since) < CLOSING_MEMORY);
             state.closing.insert(entry.identity.clone(), now);
         }
         if how == Removal::Abort {
-            entry.abort.notify_one();
+            entry.abort.cancel();
         }
         tracing::debug!(%peer, identity = %Hex(&entry.identity), reason, "zmq peer gone");
-        let _ = self.events.send(Event::Gone { peer, reason: reason.to_owned() });
+        self.events.gone(peer, reason);
         true
-    }
-
-    /// Queues a frame for one peer; on overflow disconnects it.
-    fn deliver(&self, state: &mut State, to: PeerId, frame: Frame) -> Result<(), TransportError> {
-        let Some(entry) = state.peers.get(&to) else {
-            return Err(TransportError::UnknownPeer(to));
-        };
-        match entry.outbox.try_send(frame) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(peer = %to, "zmq send queue of a peer is full; disconnecting it");
-                Counters::bump(&self.counters.overflows);
-                self.remove_peer(state, to, "send queue overflow", Removal::Abort);
-                Err(TransportError::Backpressure(to))
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                // Its writer failed and has not reported it yet.
-                self.remove_peer(state, to, "connection lost", Removal::Vanished);
-                Err(TransportError::UnknownPeer(to))
-            }
-        }
     }
 
     /// A peer's writer could not hand a frame to the socket: the crate has dropped the
@@ -272,13 +270,13 @@ impl Shared {
             Some(&peer) => peer,
             None => self.new_peer(&mut state, identity, router),
         };
-        let entry = state.peers.get(&peer)?;
-        match Arc::clone(&entry.credit).try_acquire_owned() {
-            Ok(credit) => {
+        let entry = state.peers.get(peer)?;
+        match entry.credit.try_take() {
+            Some(credit) => {
                 Counters::bump(&self.counters.frames);
-                let _ = self.events.send(Event::Frame { from: peer, frame, _credit: credit });
+                self.events.frame(peer, frame, credit);
             }
-            Err(_) => {
+            None => {
                 tracing::warn!(%peer, "zmq receive queue of a peer is full; disconnecting it");
                 Counters::bump(&self.counters.overflows);
                 self.remove_peer(&mut state, peer, "receive queue overflow", Removal::Abort);
@@ -327,17 +325,17 @@ impl Shared {
         let peer = PeerId(self.next_peer.fetch_add(1, Ordering::Relaxed));
         let capacity = self.options.queue_capacity;
         let (outbox, queued) = mpsc::channel(capacity);
-        let abort = Arc::new(Notify::new());
+        let abort = CancellationToken::new();
         let entry = PeerEntry {
             identity: identity.clone(),
             outbox,
-            abort: Arc::clone(&abort),
-            credit: Arc::new(Semaphore::new(capacity)),
+            abort: abort.clone(),
+            credit: Credits::new(capacity),
         };
         state.peers.insert(peer, entry);
         state.by_identity.insert(identity.clone(), peer);
         tracing::debug!(%peer, identity = %Hex(&identity), "zmq peer connected");
-        let _ = self.events.send(Event::Connected(peer));
+        self.events.connected(peer);
         tokio::spawn(write_to_peer(
             Arc::clone(self),
             peer,
@@ -389,29 +387,12 @@ async fn write_to_peer(
     peer: PeerId,
     identity: Bytes,
     mut queued: mpsc::Receiver<Frame>,
-    abort: Arc<Notify>,
+    abort: CancellationToken,
     mut router: RouterSendHalf,
 ) {
-    loop {
-        let frame = tokio::select! {
-            biased;
-            () = abort.notified() => break,
-            frame = queued.recv() => match frame {
-                Some(frame) => frame,
-                None => break,
-            },
-        };
-        // The ROUTER envelope: the routing id part, then the frame.
-        let mut message = ZmqMessage::from(frame);
-        message.push_front(identity.clone());
-        tokio::select! {
-            biased;
-            () = abort.notified() => break,
-            sent = router.send(message) => if let Err(e) = sent {
-                shared.writer_failed(peer, &format!("cannot send: {e}"));
-                break;
-            },
-        }
+    // The ROUTER envelope: the routing id part, then the frame.
+    if let Err(e) = write_queued(&mut router, &mut queued, &abort, Some(&identity)).await {
+        shared.writer_failed(peer, &format!("cannot send: {e}"));
     }
     let _ = shared.finished.send(identity);
 }
@@ -474,7 +455,7 @@ impl<M: futures_util::Stream<Item = SocketEvent> + Unpin> Pump<M> {
 
     fn fail(&self, reason: &str) {
         tracing::error!(reason, "zmq server stopped receiving");
-        let _ = self.shared.events.send(Event::Failed(reason.to_owned()));
+        self.shared.events.failed(reason);
     }
 }
 
@@ -593,11 +574,10 @@ where
 }
 
 /// The server end of the ZeroMQ transport: a ROUTER socket behind the guard. Dropping it
-/// closes every link (clients see their connection end) and frees the endpoint.
+/// closes every connection (clients see their connection end) and frees the endpoint.
 pub struct ZmqServer {
     shared: Arc<Shared>,
-    events: mpsc::UnboundedReceiver<Event>,
-    failed: Option<String>,
+    events: EventReceiver,
     local_addr: String,
     cancel: CancellationToken,
     /// Kept so the backplane directory lives as long as the endpoint.
@@ -643,7 +623,7 @@ impl ZmqServer {
             .map_err(|e| listen(format!("the ROUTER cannot adopt the backplane: {e}")))?;
         let (router_tx, router_rx) = router.split();
 
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = events();
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             options,
@@ -679,15 +659,7 @@ impl ZmqServer {
         tokio::spawn(accept_loop(public, context));
         tracing::info!(endpoint = %local_addr, "zmq server listening");
 
-        Ok(Self {
-            shared,
-            events: events_rx,
-            failed: None,
-            local_addr,
-            cancel,
-            _backplane: backplane,
-            ipc_path,
-        })
+        Ok(Self { shared, events: events_rx, local_addr, cancel, _backplane: backplane, ipc_path })
     }
 
     /// What the endpoint has dropped, cut and delivered so far.
@@ -696,12 +668,10 @@ impl ZmqServer {
         self.shared.counters.snapshot()
     }
 
-    /// The peers currently linked, in id order (for tests and diagnostics).
+    /// The peers currently connected, in id order (for tests and diagnostics).
     #[must_use]
     pub fn peers(&self) -> Vec<PeerId> {
-        let mut peers: Vec<PeerId> = self.shared.state().peers.keys().copied().collect();
-        peers.sort_unstable();
-        peers
+        self.shared.peer_ids()
     }
 }
 
@@ -711,12 +681,10 @@ impl Drop for ZmqServer {
         {
             let mut state = self.shared.state();
             state.closed = true;
-            for entry in state.peers.values() {
-                entry.abort.notify_one();
+            for (_, entry) in state.peers.drain() {
+                entry.abort.cancel();
             }
-            state.peers.clear();
             state.by_identity.clear();
-            state.groups.clear();
             state.closing.clear();
             state.bad.clear();
         }
@@ -730,57 +698,24 @@ impl Drop for ZmqServer {
 #[async_trait]
 impl ServerTransport for ZmqServer {
     async fn recv(&mut self) -> Result<Incoming, TransportError> {
-        if let Some(reason) = &self.failed {
-            return Err(TransportError::Other(reason.clone()));
-        }
-        // The sender lives in `shared`, which we hold, so the channel never reports closed.
-        let event = self.events.recv().await.ok_or(TransportError::Closed)?;
-        Ok(match event {
-            Event::Frame { from, frame, _credit } => Incoming::Frame { from, frame },
-            Event::Connected(peer) => Incoming::Connected(peer),
-            Event::Gone { peer, reason } => Incoming::Gone { peer, reason },
-            Event::Failed(reason) => {
-                self.failed = Some(reason.clone());
-                return Err(TransportError::Other(reason));
-            }
-        })
+        // The sender lives in `shared`, which we hold, so the queue never reports closed.
+        self.events.recv().await
     }
 
     fn send(&self, to: PeerId, frame: Frame) -> Result<(), TransportError> {
-        self.shared.check_len(&frame)?;
-        let mut state = self.shared.state();
-        self.shared.deliver(&mut state, to, frame)
+        self.shared.send_to(to, frame)
     }
 
     fn publish(&self, group: MatchId, frame: Frame) -> Result<(), TransportError> {
-        self.shared.check_len(&frame)?;
-        let mut state = self.shared.state();
-        let members: Vec<PeerId> =
-            state.groups.get(&group).map(|m| m.iter().copied().collect()).unwrap_or_default();
-        for peer in members {
-            // A member that overflows is disconnected and reported; the others still get it.
-            let _ = self.shared.deliver(&mut state, peer, frame.clone());
-        }
-        Ok(())
+        self.shared.publish_to(group, &frame)
     }
 
     fn join_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        let mut state = self.shared.state();
-        if !state.peers.contains_key(&peer) {
-            return Err(TransportError::UnknownPeer(peer));
-        }
-        state.groups.entry(group).or_default().insert(peer);
-        Ok(())
+        self.shared.join(peer, group)
     }
 
     fn leave_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        let mut state = self.shared.state();
-        if let Some(members) = state.groups.get_mut(&group) {
-            members.remove(&peer);
-            if members.is_empty() {
-                state.groups.remove(&group);
-            }
-        }
+        self.shared.leave(peer, group);
         Ok(())
     }
 
@@ -792,12 +727,6 @@ impl ServerTransport for ZmqServer {
 
     fn max_frame_len(&self) -> usize {
         self.shared.options.max_frame_len
-    }
-
-    fn detects_disconnects(&self) -> bool {
-        // Closed connections are reported (socket monitor, failed writes, the guard's cuts);
-        // only a peer whose connection never closes needs the protocol's heartbeats.
-        true
     }
 
     fn local_addr(&self) -> String {

@@ -349,7 +349,7 @@ pub async fn run_full(
         let cancel = async move {
             let _ = stop_now.changed().await;
         };
-        let policy = pong_runtime::client::ConnectPolicy::default();
+        let policy = pong_runtime::client::ReconnectPolicy::default();
         let result = pong_runtime::client::play(
             ClientCore::new(config),
             Arc::clone(&observing),

@@ -176,10 +176,6 @@ impl ServerTransport for TimedServer {
         self.inner.max_frame_len()
     }
 
-    fn detects_disconnects(&self) -> bool {
-        self.inner.detects_disconnects()
-    }
-
     fn local_addr(&self) -> String {
         self.inner.local_addr()
     }

@@ -6,7 +6,8 @@
 //! - link → Bevy ([`FromLink`]): connection progress, frames received, subscriptions
 //!   confirmed, the link lost, giving up.
 //!
-//! The link task dials with exponential backoff and reports every failed attempt (the
+//! The link task dials with exponential backoff ([`ReconnectPolicy`]) and reports every
+//! failed attempt (the
 //! Connecting screen shows them). Once up, it pumps frames until the link drops or Bevy asks
 //! for a reconnect; after a drop it waits for the core's `Reconnect` command, so the
 //! [`ClientCore`](pong_domain::client::ClientCore) stays the one that decides.
@@ -19,33 +20,19 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use pong_domain::proto::MatchId;
 use pong_ports::{ClientTransport, Connector};
+use pong_transport_support::ReconnectPolicy;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tracing::{debug, info, warn};
 
-/// How persistently the bridge dials.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LinkPolicy {
-    /// Keep trying the first connection this long before giving up (the Connecting screen
-    /// then offers to try again).
-    pub first_connect: Duration,
-    /// Keep trying to get back this long after the link dropped.
-    pub reconnect: Duration,
-    /// First pause between attempts; doubles up to `backoff_max`.
-    pub backoff_min: Duration,
-    /// Longest pause between attempts.
-    pub backoff_max: Duration,
-}
-
-impl Default for LinkPolicy {
-    fn default() -> Self {
-        LinkPolicy {
-            first_connect: Duration::from_secs(10),
-            reconnect: Duration::from_secs(60),
-            backoff_min: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(2),
-        }
-    }
-}
+/// How persistently the game window dials: it gives up on the first connection after 10 s
+/// (the Connecting screen then offers to try again), where a headless client's
+/// [`ReconnectPolicy::default`] keeps at it for 30 s.
+pub const WINDOW_RECONNECT: ReconnectPolicy = ReconnectPolicy {
+    first_connect: Duration::from_secs(10),
+    reconnect: Duration::from_secs(60),
+    backoff_min: Duration::from_millis(100),
+    backoff_max: Duration::from_secs(2),
+};
 
 /// What Bevy asks of the link.
 #[derive(Debug)]
@@ -92,7 +79,7 @@ pub(crate) struct Bridge {
 
 impl Bridge {
     /// Starts the link thread: it dials `connector` at once.
-    pub(crate) fn spawn(connector: Arc<dyn Connector>, policy: LinkPolicy) -> Bridge {
+    pub(crate) fn spawn(connector: Arc<dyn Connector>, policy: ReconnectPolicy) -> Bridge {
         let (to_link, commands) = unbounded_channel();
         let (events, from_link) = crossbeam_channel::unbounded();
         let (done_tx, done) = crossbeam_channel::bounded(1);
@@ -149,14 +136,14 @@ enum Dialled {
 /// Runs until Bevy says [`ToLink::Close`] or drops its end.
 async fn link_task(
     connector: Arc<dyn Connector>,
-    policy: LinkPolicy,
+    policy: ReconnectPolicy,
     mut commands: UnboundedReceiver<ToLink>,
     events: Sender<FromLink>,
 ) {
     let mut ever_connected = false;
     loop {
-        let wait = if ever_connected { policy.reconnect } else { policy.first_connect };
-        let mut link = match dial(connector.as_ref(), policy, wait, &mut commands, &events).await {
+        let dialled = dial(connector.as_ref(), &policy, ever_connected, &mut commands, &events);
+        let mut link = match dialled.await {
             Dialled::Up(l) => l,
             Dialled::Close => return,
             Dialled::GaveUp => {
@@ -189,19 +176,18 @@ async fn link_task(
     }
 }
 
-/// Dials with exponential backoff for up to `wait`, reporting each failed attempt.
+/// Dials with exponential backoff for as long as `policy` allows, reporting each failed
+/// attempt.
 async fn dial(
     connector: &dyn Connector,
-    policy: LinkPolicy,
-    wait: Duration,
+    policy: &ReconnectPolicy,
+    ever_connected: bool,
     commands: &mut UnboundedReceiver<ToLink>,
     events: &Sender<FromLink>,
 ) -> Dialled {
-    let give_up = tokio::time::Instant::now() + wait;
-    let mut backoff = policy.backoff_min;
-    let mut attempt = 0;
+    let mut retry = policy.retry(ever_connected);
     loop {
-        attempt += 1;
+        let attempt = retry.attempt();
         let mut connect = connector.connect();
         let result = loop {
             tokio::select! {
@@ -221,8 +207,7 @@ async fn dial(
             Err(e) => e.to_string(),
         };
         debug!(server = %connector.describe(), attempt, %error, "cannot connect yet");
-        let now = tokio::time::Instant::now();
-        if now + backoff > give_up {
+        let Some(pause) = retry.pause() else {
             let server = connector.describe();
             let msg = if error.contains(&server) {
                 format!("{error} (gave up after {attempt} attempts)")
@@ -232,11 +217,11 @@ async fn dial(
             warn!("{msg}");
             let _ = events.send(FromLink::GaveUp(msg));
             return Dialled::GaveUp;
-        }
+        };
         if events.send(FromLink::Attempt { attempt, error }).is_err() {
             return Dialled::Close;
         }
-        let sleep = tokio::time::sleep(backoff);
+        let sleep = tokio::time::sleep(pause);
         tokio::pin!(sleep);
         loop {
             tokio::select! {
@@ -247,7 +232,6 @@ async fn dial(
                 },
             }
         }
-        backoff = (backoff * 2).min(policy.backoff_max);
     }
 }
 

@@ -45,7 +45,8 @@ pub mod game;
 pub mod net;
 pub mod window;
 
-pub use bridge::LinkPolicy;
+pub use bridge::WINDOW_RECONNECT;
 pub use game::{GameSystems, InMatch, PongGamePlugin};
 pub use net::{LinkStatus, NetPhase, NetSystems, PongClient, PongEvent, PongNetPlugin, Roster};
+pub use pong_transport_support::ReconnectPolicy;
 pub use window::{WindowOptions, run};

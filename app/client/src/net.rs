@@ -31,7 +31,8 @@ use pong_domain::sim::Intent;
 use pong_ports::Connector;
 use tracing::debug;
 
-use crate::bridge::{Bridge, FromLink, LinkPolicy, ToLink};
+use crate::bridge::{Bridge, FromLink, ToLink, WINDOW_RECONNECT};
+use pong_transport_support::ReconnectPolicy;
 
 /// The networking plugin: connects through `connector`, joins with `config`, and keeps
 /// [`PongClient`], [`NetPhase`], [`LinkStatus`] and [`Roster`] up to date. Needs
@@ -39,17 +40,17 @@ use crate::bridge::{Bridge, FromLink, LinkPolicy, ToLink};
 pub struct PongNetPlugin {
     connector: Arc<dyn Connector>,
     config: ClientConfig,
-    policy: LinkPolicy,
+    policy: ReconnectPolicy,
 }
 
 impl PongNetPlugin {
-    /// Plays as `config` says through `connector`, with the default [`LinkPolicy`].
+    /// Plays as `config` says through `connector`, dialling as [`WINDOW_RECONNECT`] says.
     pub fn new(connector: Arc<dyn Connector>, config: ClientConfig) -> Self {
-        PongNetPlugin { connector, config, policy: LinkPolicy::default() }
+        PongNetPlugin { connector, config, policy: WINDOW_RECONNECT }
     }
 
     /// Dials as `policy` says.
-    pub fn with_policy(mut self, policy: LinkPolicy) -> Self {
+    pub fn with_policy(mut self, policy: ReconnectPolicy) -> Self {
         self.policy = policy;
         self
     }
@@ -255,7 +256,7 @@ impl Roster {
 #[derive(Resource)]
 struct PendingLink {
     connector: Arc<dyn Connector>,
-    policy: LinkPolicy,
+    policy: ReconnectPolicy,
 }
 
 /// The bridge, as a resource.

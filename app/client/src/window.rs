@@ -13,9 +13,10 @@ use pong_domain::client::ClientConfig;
 use pong_ports::Connector;
 use tracing::{error, info};
 
-use crate::bridge::LinkPolicy;
+use crate::bridge::WINDOW_RECONNECT;
 use crate::game::{CANVAS, PongGamePlugin};
 use crate::net::PongNetPlugin;
+use pong_transport_support::ReconnectPolicy;
 
 /// What [`run`] opens.
 pub struct WindowOptions {
@@ -24,7 +25,7 @@ pub struct WindowOptions {
     /// Who joins, and for what match.
     pub config: ClientConfig,
     /// How persistently to dial.
-    pub policy: LinkPolicy,
+    pub policy: ReconnectPolicy,
     /// The window's title.
     pub title: String,
     /// Save a PNG of the window here when `exit_after` has passed, then quit.
@@ -39,7 +40,7 @@ impl WindowOptions {
         WindowOptions {
             connector,
             config,
-            policy: LinkPolicy::default(),
+            policy: WINDOW_RECONNECT,
             title: "Distributed Pong".into(),
             screenshot: None,
             exit_after: None,

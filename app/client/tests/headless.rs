@@ -24,7 +24,7 @@ use pong_client::game::screens::lobby::{LobbyStatus, SeatCard};
 use pong_client::game::screens::over::ResultPanel;
 use pong_client::game::screens::paused::{PauseOverlay, PauseText};
 use pong_client::{
-    LinkPolicy, LinkStatus, NetPhase, PongClient, PongGamePlugin, PongNetPlugin, Roster,
+    LinkStatus, NetPhase, PongClient, PongGamePlugin, PongNetPlugin, Roster, WINDOW_RECONNECT,
 };
 use pong_domain::client::{ClientConfig, ClientCore};
 use pong_domain::proto::Name;
@@ -33,7 +33,7 @@ use pong_domain::server::{ServerConfig, ServerCore};
 use pong_domain::sim::Intent;
 use pong_ports::{ClientTransport, Connector, TransportError};
 use pong_runtime::bot::BotController;
-use pong_runtime::client::{ConnectPolicy, play};
+use pong_runtime::client::{ReconnectPolicy, play};
 use pong_runtime::local::LocalServer;
 
 /// Every phase the app entered, in order.
@@ -69,7 +69,7 @@ fn server_config(players: u8, lives: u8, tick_hz: u16) -> ServerConfig {
     }
 }
 
-fn app_with(connector: Arc<dyn Connector>, players: u8, policy: LinkPolicy) -> App {
+fn app_with(connector: Arc<dyn Connector>, players: u8, policy: ReconnectPolicy) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, StatesPlugin, InputPlugin))
         .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_micros(16_667)))
@@ -95,7 +95,7 @@ impl Harness {
             LocalServer::start(ServerCore::new(config, [7; 32]), |_| {}).unwrap()
         };
         let connector = server.connector();
-        let app = app_with(connector.clone(), players, LinkPolicy::default());
+        let app = app_with(connector.clone(), players, WINDOW_RECONNECT);
         Harness { app, rt, server: Some(server), connector }
     }
 
@@ -110,7 +110,7 @@ impl Harness {
                 ClientCore::new(config),
                 connector,
                 &mut bot,
-                ConnectPolicy::default(),
+                ReconnectPolicy::default(),
                 std::future::pending(),
             )
             .await;
@@ -428,11 +428,11 @@ impl Connector for Nowhere {
 
 #[test]
 fn a_missing_server_gives_a_clear_error_and_a_retry() {
-    let policy = LinkPolicy {
+    let policy = ReconnectPolicy {
         first_connect: Duration::from_millis(300),
         backoff_min: Duration::from_millis(20),
         backoff_max: Duration::from_millis(50),
-        ..LinkPolicy::default()
+        ..WINDOW_RECONNECT
     };
     let mut app = app_with(Arc::new(Nowhere), 2, policy);
     let deadline = Instant::now() + LONG;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use pong_domain::proto::RoomName;
 use pong_domain::server::ServerCore;
 use pong_runtime::bot::{BotOptions, run_bots};
-use pong_runtime::client::ConnectPolicy;
+use pong_runtime::client::ReconnectPolicy;
 use pong_runtime::local::LocalServer;
 
 use crate::cli::BotArgs;
@@ -31,9 +31,9 @@ pub(crate) async fn run(args: BotArgs) -> Result<ExitCode> {
         room,
         name_prefix: args.name.clone(),
         seed: args.seed,
-        policy: ConnectPolicy {
+        policy: ReconnectPolicy {
             first_connect: Duration::from_secs(args.connect_timeout_secs),
-            ..ConnectPolicy::default()
+            ..ReconnectPolicy::default()
         },
         session_file: args.session_file.clone(),
     };

@@ -328,7 +328,7 @@ mod tests {
     use pong_domain::server::{ServerConfig, ServerCore};
     use pong_ports::{MatchStatus, MatchSummary};
     use pong_runtime::bot::{BotOptions, run_bots};
-    use pong_runtime::client::{ConnectPolicy, Controller, play};
+    use pong_runtime::client::{Controller, ReconnectPolicy, play};
     use pong_runtime::local::LocalServer;
     use pong_transport_memory::{MemoryHub, MemoryOptions};
 
@@ -406,7 +406,7 @@ mod tests {
                 core,
                 Arc::new(hub.connector()),
                 &mut Watch,
-                ConnectPolicy::default(),
+                ReconnectPolicy::default(),
                 std::future::pending(),
             )
             .await

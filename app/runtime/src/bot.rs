@@ -55,7 +55,7 @@ pub struct BotOptions {
     /// Varies the bots' mistakes.
     pub seed: u64,
     /// Reconnection policy.
-    pub policy: crate::client::ConnectPolicy,
+    pub policy: crate::client::ReconnectPolicy,
     /// A file holding the first bot's session: resumed from at start if it exists, written
     /// when the server seats the bot. Lets a killed bot come back into its match.
     pub session_file: Option<std::path::PathBuf>,
@@ -70,7 +70,7 @@ impl Default for BotOptions {
             room: None,
             name_prefix: "bot".into(),
             seed: 1,
-            policy: crate::client::ConnectPolicy::default(),
+            policy: crate::client::ReconnectPolicy::default(),
             session_file: None,
         }
     }

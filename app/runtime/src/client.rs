@@ -3,13 +3,13 @@
 //! commands (subscribe, reconnect), and lets a [`Controller`] steer the paddle.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use pong_domain::client::{ClientCore, ClientEvent, ClientPhase, TransportRequest};
 use pong_domain::proto::{CloseReason, Reject};
 use pong_domain::sim::Intent;
 use pong_ports::{ClientTransport, Connector, TransportError};
+pub use pong_transport_support::ReconnectPolicy;
 use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
@@ -21,30 +21,6 @@ pub trait Controller: Send {
 
     /// Every event the core reports.
     fn on_event(&mut self, _core: &ClientCore, _event: &ClientEvent) {}
-}
-
-/// How persistently to (re)connect.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnectPolicy {
-    /// Keep trying the first connection this long (the server may start after the client).
-    pub first_connect: Duration,
-    /// Keep trying to get back this long after the link dropped.
-    pub reconnect: Duration,
-    /// First pause between attempts; doubles up to `backoff_max`.
-    pub backoff_min: Duration,
-    /// Longest pause between attempts.
-    pub backoff_max: Duration,
-}
-
-impl Default for ConnectPolicy {
-    fn default() -> Self {
-        ConnectPolicy {
-            first_connect: Duration::from_secs(30),
-            reconnect: Duration::from_secs(60),
-            backoff_min: Duration::from_millis(50),
-            backoff_max: Duration::from_secs(2),
-        }
-    }
 }
 
 /// Why a client stopped before its match ended.
@@ -87,7 +63,7 @@ pub async fn play(
     mut core: ClientCore,
     connector: Arc<dyn Connector>,
     controller: &mut dyn Controller,
-    policy: ConnectPolicy,
+    policy: ReconnectPolicy,
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<(Outcome, ClientCore), ClientError> {
     let clock = Clock::new();
@@ -98,8 +74,7 @@ pub async fn play(
         let l = match link.as_mut() {
             Some(l) => l,
             None => {
-                let wait = if ever_connected { policy.reconnect } else { policy.first_connect };
-                let l = connect(connector.as_ref(), policy, wait).await?;
+                let l = connect(connector.as_ref(), &policy, ever_connected).await?;
                 ever_connected = true;
                 core.handle_connected(clock.now());
                 link.insert(l)
@@ -191,41 +166,38 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Connects, retrying with exponential backoff for up to `wait`.
+/// Connects, retrying with exponential backoff for as long as `policy` gives the first
+/// connection (or, `ever_connected`, a reconnection).
 ///
 /// # Errors
-/// [`ClientError::Unreachable`] with the last failure once `wait` has passed.
+/// [`ClientError::Unreachable`] with the last failure once that time has passed.
 pub async fn connect(
     connector: &dyn Connector,
-    policy: ConnectPolicy,
-    wait: Duration,
+    policy: &ReconnectPolicy,
+    ever_connected: bool,
 ) -> Result<Box<dyn ClientTransport>, ClientError> {
-    let give_up = tokio::time::Instant::now() + wait;
-    let mut backoff = policy.backoff_min;
-    let mut attempts = 0;
+    let mut retry = policy.retry(ever_connected);
     loop {
-        attempts += 1;
+        let attempts = retry.attempt();
         match connector.connect().await {
             Ok(l) => {
                 info!(server = %connector.describe(), attempts, "connected");
                 return Ok(l);
             }
             Err(e) => {
-                let now = tokio::time::Instant::now();
-                if now + backoff > give_up {
+                let Some(pause) = retry.pause() else {
                     return Err(ClientError::Unreachable {
                         addr: connector.describe(),
                         attempts,
                         last: e,
                     });
-                }
+                };
                 if attempts == 1 {
                     info!(server = %connector.describe(), error = %e, "server not reachable yet; retrying");
                 } else {
                     debug!(error = %e, attempts, "connect failed; retrying");
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(policy.backoff_max);
+                tokio::time::sleep(pause).await;
             }
         }
     }

@@ -38,7 +38,7 @@ use pong_domain::client::{ClientConfig, ClientCore, ClientPhase};
 use pong_domain::proto::{Name, RoomName};
 use pong_domain::server::{ServerConfig, ServerCore};
 use pong_domain::sim::Intent;
-use pong_runtime::client::{ConnectPolicy, Controller};
+use pong_runtime::client::{Controller, ReconnectPolicy};
 
 /// Flips every this many predicted ticks.
 const PERIOD: u32 = 12;
@@ -188,7 +188,7 @@ async fn pair_loop(
                     ClientCore::new(config),
                     connector,
                     &mut flipper,
-                    ConnectPolicy::default(),
+                    ReconnectPolicy::default(),
                     stop,
                 )
                 .await?;

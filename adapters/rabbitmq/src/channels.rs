@@ -225,7 +225,7 @@ impl<'a, R: FnMut(&BasicReturnMessage)> Publisher<'a, R> {
 
 /// Takes deliveries from one consumer and acknowledges them with `multiple` acks: one per
 /// batch while deliveries keep coming, and at once whenever the consumer has nothing ready
-/// (so an idle link has nothing unacknowledged and a busy one sends few acks).
+/// (so an idle connection has nothing unacknowledged and a busy one sends few acks).
 ///
 /// The consumer's channel must carry only this consumer: a `multiple` ack covers every
 /// earlier delivery tag of the channel.

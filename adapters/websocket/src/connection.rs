@@ -1,19 +1,21 @@
-//! What both ends of a WebSocket link share: how a link ends ([`LinkState`], [`Ending`]),
-//! the writer task ([`run_writer`]) and the read loop ([`read_frames`]).
+//! What both ends of a WebSocket connection share: how a connection ends
+//! ([`ConnectionState`], [`Ending`]), the writer task ([`run_writer`]) and the read loop
+//! ([`read_frames`]).
 //!
-//! A link is one WebSocket connection split in two halves: a writer task owns the sending
+//! A connection is split in two halves: a writer task owns the sending
 //! half and a bounded queue of frames, the reader owns the receiving half. Whoever decides
-//! first that the link is over (the reader on EOF, a bad frame or silence; the writer on a
+//! first that the connection is over (the reader on EOF, a bad frame or silence; the writer on a
 //! write error; the server or client API on overflow, disconnect, close or drop) records an
 //! [`Ending`]; both halves then wind down within the close timeout, whatever the peer does.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use pong_ports::Frame;
+use pong_transport_support::lock;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -50,7 +52,7 @@ pub(crate) fn ws_config(max_frame_len: usize) -> WebSocketConfig {
         .max_frame_size(Some(max_frame_len))
 }
 
-/// Why and how a link ends. The first one recorded wins.
+/// Why and how a connection ends. The first one recorded wins.
 #[derive(Debug, Clone)]
 pub(crate) struct Ending {
     /// For logs and [`pong_ports::Incoming::Gone`].
@@ -91,9 +93,9 @@ fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
     CloseFrame { code, reason: reason[..end].into() }
 }
 
-/// The state both halves of a link and the API that owns it share.
+/// The state both halves of a connection and the API that owns it share.
 #[derive(Debug, Default)]
-pub(crate) struct LinkState {
+pub(crate) struct ConnectionState {
     ending: Mutex<Option<Ending>>,
     /// Cancelled once an ending is recorded: the close deadline starts, the reader stops
     /// delivering.
@@ -102,8 +104,8 @@ pub(crate) struct LinkState {
     stop: CancellationToken,
 }
 
-impl LinkState {
-    /// Records why the link ends, unless an ending is already recorded. Returns true if
+impl ConnectionState {
+    /// Records why the connection ends, unless an ending is already recorded. Returns true if
     /// this call ended it.
     pub(crate) fn end(&self, ending: Ending) -> bool {
         let drain = ending.drain;
@@ -146,35 +148,35 @@ impl LinkState {
         }
     }
 
-    /// Resolves `close_timeout` after the link started ending.
+    /// Resolves `close_timeout` after the connection started ending.
     pub(crate) async fn deadline(&self, close_timeout: Duration) {
         self.ended.cancelled().await;
         tokio::time::sleep(close_timeout).await;
     }
 }
 
-/// Sends queued frames (and, at the server, pings) until the link ends, then the close
-/// frame; gives up `close_timeout` after the link started ending.
+/// Sends queued frames (and, at the server, pings) until the connection ends, then the close
+/// frame; gives up `close_timeout` after the connection started ending.
 pub(crate) async fn run_writer<S>(
     mut sink: SplitSink<WebSocketStream<S>, Message>,
     mut queue: mpsc::Receiver<Frame>,
-    link: Arc<LinkState>,
+    conn: Arc<ConnectionState>,
     ping_interval: Option<Duration>,
     close_timeout: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let work = async {
-        if let Err(error) = write_frames(&mut sink, &mut queue, &link, ping_interval).await {
+        if let Err(error) = write_frames(&mut sink, &mut queue, &conn, ping_interval).await {
             tracing::debug!(%error, "write failed");
-            link.end(Ending::lost(format!("connection lost: {error}")));
+            conn.end(Ending::lost(format!("connection lost: {error}")));
             return;
         }
         // Nothing is sent after this, so free the queue now: a full one can hold a
         // thousand frames.
         queue.close();
         while queue.try_recv().is_ok() {}
-        if let Some(close) = link.close_frame() {
+        if let Some(close) = conn.close_frame() {
             tracing::trace!(code = %close.code, reason = %close.reason, "sending close frame");
             if let Err(error) = sink.send(Message::Close(Some(close))).await {
                 tracing::debug!(%error, "close frame not sent");
@@ -183,18 +185,18 @@ pub(crate) async fn run_writer<S>(
     };
     tokio::select! {
         () = work => {}
-        () = link.deadline(close_timeout) => {
+        () = conn.deadline(close_timeout) => {
             tracing::debug!(?close_timeout, "close deadline passed while writing; dropping");
         }
     }
 }
 
-/// The writer's main loop; returns `Ok` when the link ends (queue closed by the owner, or
+/// The writer's main loop; returns `Ok` when the connection ends (queue closed by the owner, or
 /// an abrupt ending).
 async fn write_frames<S>(
     sink: &mut SplitSink<WebSocketStream<S>, Message>,
     queue: &mut mpsc::Receiver<Frame>,
-    link: &LinkState,
+    conn: &ConnectionState,
     ping_interval: Option<Duration>,
 ) -> Result<(), WsError>
 where
@@ -208,7 +210,7 @@ where
     loop {
         tokio::select! {
             biased;
-            () = link.stop.cancelled() => return Ok(()),
+            () = conn.stop.cancelled() => return Ok(()),
             frame = queue.recv() => {
                 let Some(frame) = frame else { return Ok(()) };
                 let batch = async {
@@ -223,14 +225,14 @@ where
                 // ending must still get through.
                 tokio::select! {
                     biased;
-                    () = link.stop.cancelled() => return Ok(()),
+                    () = conn.stop.cancelled() => return Ok(()),
                     sent = batch => sent?,
                 }
             }
             () = tick(&mut pings) => {
                 tokio::select! {
                     biased;
-                    () = link.stop.cancelled() => return Ok(()),
+                    () = conn.stop.cancelled() => return Ok(()),
                     sent = sink.send(Message::Ping(Bytes::new())) => sent?,
                 }
             }
@@ -252,37 +254,37 @@ async fn tick(pings: &mut Option<Interval>) {
 pub(crate) trait Deliver: Send {
     /// Hands over one frame; may wait for room.
     fn frame(&mut self, frame: Frame) -> impl Future<Output = ()> + Send;
-    /// Called exactly once, as soon as the link is seen ending (no frame follows).
+    /// Called exactly once, as soon as the connection is seen ending (no frame follows).
     fn ended(&mut self, reason: String) -> impl Future<Output = ()> + Send;
 }
 
 /// Limits the read loop enforces.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ReadLimits {
-    /// Longest frame delivered; longer ones end the link with 1009.
+    /// Longest frame delivered; longer ones end the connection with 1009.
     pub(crate) max_frame_len: usize,
-    /// Silence after which the link is dead.
+    /// Silence after which the connection is dead.
     pub(crate) keepalive_timeout: Duration,
-    /// How long an ending link may take to finish its close handshake.
+    /// How long an ending connection may take to finish its close handshake.
     pub(crate) close_timeout: Duration,
 }
 
-/// Reads until the link is over, handing frames to `deliver` while the link is up and
+/// Reads until the connection is over, handing frames to `deliver` while the connection is up and
 /// reporting its end to `deliver` exactly once, as soon as it is seen.
 ///
-/// Text frames, frames over the limit and protocol errors end the link with a close code
-/// (1003, 1009, 1002) and are never delivered. After the link started ending, reading goes
+/// Text frames, frames over the limit and protocol errors end the connection with a close code
+/// (1003, 1009, 1002) and are never delivered. After the connection started ending, reading goes
 /// on (discarding) only to see the other end's close, for at most `close_timeout`.
 pub(crate) async fn read_frames<S, D>(
     stream: &mut SplitStream<WebSocketStream<S>>,
-    link: &LinkState,
+    conn: &ConnectionState,
     limits: ReadLimits,
     deliver: &mut D,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
     D: Deliver,
 {
-    let deadline = link.deadline(limits.close_timeout);
+    let deadline = conn.deadline(limits.close_timeout);
     tokio::pin!(deadline);
     let silence = tokio::time::sleep(limits.keepalive_timeout);
     tokio::pin!(silence);
@@ -290,9 +292,9 @@ pub(crate) async fn read_frames<S, D>(
     loop {
         let next = tokio::select! {
             biased;
-            () = link.ended.cancelled(), if !reported => {
+            () = conn.ended.cancelled(), if !reported => {
                 reported = true;
-                deliver.ended(link.reason_or("link closed")).await;
+                deliver.ended(conn.reason_or("connection closed")).await;
                 continue;
             }
             () = &mut deadline => {
@@ -303,7 +305,7 @@ pub(crate) async fn read_frames<S, D>(
             () = &mut silence => {
                 let quiet = limits.keepalive_timeout;
                 tracing::debug!(?quiet, "peer silent; closing");
-                link.end(Ending::abrupt(
+                conn.end(Ending::abrupt(
                     CloseCode::Policy,
                     format!("keepalive timeout: nothing received for {quiet:?}"),
                 ));
@@ -313,12 +315,12 @@ pub(crate) async fn read_frames<S, D>(
         silence.as_mut().reset(Instant::now() + limits.keepalive_timeout);
         match next {
             Some(Ok(Message::Binary(frame))) => {
-                if link.is_ending() {
+                if conn.is_ending() {
                     continue;
                 }
                 if frame.len() > limits.max_frame_len {
                     // tungstenite enforces the same limit; this only guards a change there.
-                    oversized(link, frame.len(), limits.max_frame_len);
+                    oversized(conn, frame.len(), limits.max_frame_len);
                     continue;
                 }
                 tokio::select! {
@@ -331,7 +333,7 @@ pub(crate) async fn read_frames<S, D>(
             }
             Some(Ok(Message::Text(_))) => {
                 tracing::debug!("text frame received; closing");
-                link.end(Ending::abrupt(CloseCode::Unsupported, "text frames are not accepted"));
+                conn.end(Ending::abrupt(CloseCode::Unsupported, "text frames are not accepted"));
             }
             Some(Ok(Message::Close(frame))) => {
                 let reason = match frame {
@@ -343,48 +345,42 @@ pub(crate) async fn read_frames<S, D>(
                 };
                 tracing::debug!(%reason, "close frame received");
                 // tungstenite answers the close itself; the stream ends right after.
-                link.end(Ending::lost(reason));
+                conn.end(Ending::lost(reason));
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
             Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
-                oversized(link, size, max_size);
+                oversized(conn, size, max_size);
                 // tungstenite's stream is unusable after an error.
                 break;
             }
             Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => {
-                link.end(Ending::lost("connection closed without a close frame"));
+                conn.end(Ending::lost("connection closed without a close frame"));
                 break;
             }
             Some(Err(WsError::Protocol(error))) => {
                 tracing::debug!(%error, "protocol error; closing");
-                link.end(Ending::abrupt(CloseCode::Protocol, format!("protocol error: {error}")));
+                conn.end(Ending::abrupt(CloseCode::Protocol, format!("protocol error: {error}")));
                 break;
             }
             Some(Err(error)) => {
                 tracing::debug!(%error, "read failed");
-                link.end(Ending::lost(format!("connection lost: {error}")));
+                conn.end(Ending::lost(format!("connection lost: {error}")));
                 break;
             }
             None => {
-                link.end(Ending::lost("connection closed"));
+                conn.end(Ending::lost("connection closed"));
                 break;
             }
         }
     }
     if !reported {
-        deliver.ended(link.reason_or("link closed")).await;
+        deliver.ended(conn.reason_or("connection closed")).await;
     }
 }
 
-fn oversized(link: &LinkState, len: usize, max: usize) {
+fn oversized(conn: &ConnectionState, len: usize, max: usize) {
     tracing::debug!(len, max, "oversized frame received; closing");
-    link.end(Ending::abrupt(CloseCode::Size, format!("frame of {len} bytes exceeds {max}")));
-}
-
-/// Locks a mutex, ignoring poisoning: every critical section here leaves its data
-/// consistent before anything that could panic.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+    conn.end(Ending::abrupt(CloseCode::Size, format!("frame of {len} bytes exceeds {max}")));
 }
 
 #[cfg(test)]
@@ -402,20 +398,20 @@ mod tests {
 
     #[test]
     fn the_first_ending_wins_and_only_abrupt_ones_stop_the_writer() {
-        let link = LinkState::default();
-        assert!(!link.is_ending());
-        assert!(link.end(Ending::polite(CloseCode::Normal, "first")));
-        assert!(link.is_ending());
-        assert!(!link.stop.is_cancelled(), "a polite ending lets the writer drain");
-        assert!(!link.end(Ending::abrupt(CloseCode::Policy, "second")));
-        assert_eq!(link.reason_or("none"), "first");
-        assert_eq!(link.close_frame().map(|f| f.code), Some(CloseCode::Normal));
+        let conn = ConnectionState::default();
+        assert!(!conn.is_ending());
+        assert!(conn.end(Ending::polite(CloseCode::Normal, "first")));
+        assert!(conn.is_ending());
+        assert!(!conn.stop.is_cancelled(), "a polite ending lets the writer drain");
+        assert!(!conn.end(Ending::abrupt(CloseCode::Policy, "second")));
+        assert_eq!(conn.reason_or("none"), "first");
+        assert_eq!(conn.close_frame().map(|f| f.code), Some(CloseCode::Normal));
 
-        let link = LinkState::default();
-        assert_eq!(link.reason_or("none"), "none");
-        assert!(link.end(Ending::abrupt(CloseCode::Size, "too big")));
-        assert!(link.stop.is_cancelled());
-        let lost = LinkState::default();
+        let conn = ConnectionState::default();
+        assert_eq!(conn.reason_or("none"), "none");
+        assert!(conn.end(Ending::abrupt(CloseCode::Size, "too big")));
+        assert!(conn.stop.is_cancelled());
+        let lost = ConnectionState::default();
         lost.end(Ending::lost("gone"));
         assert!(lost.close_frame().is_none(), "nobody to send a close frame to");
     }
