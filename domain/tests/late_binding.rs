@@ -6,12 +6,15 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use pong_domain::client::{ClientConfig, ClientCore, ClientPhase, Command};
+mod support;
+
+use pong_domain::client::{ClientCore, ClientPhase, Command};
 use pong_domain::codec::{self, ClientFrame};
-use pong_domain::proto::{Name, SessionMsg};
+use pong_domain::proto::SessionMsg;
 use pong_domain::route::{Dest, PeerId};
 use pong_domain::server::{ServerConfig, ServerCore, ServerEvent, Transmit};
 use pong_domain::sim::Intent;
+use support::SimNet;
 
 const STEP: u64 = 250;
 
@@ -36,13 +39,8 @@ impl Net {
             record_ticks: true,
             ..ServerConfig::default()
         };
-        let mut clients: Vec<ClientCore> = (0..2)
-            .map(|i| {
-                let mut c = ClientConfig::new(Name::new(&format!("p{i}")).unwrap());
-                c.players = Some(2);
-                ClientCore::new(c)
-            })
-            .collect();
+        let mut clients: Vec<ClientCore> =
+            (0..2).map(|i| ClientCore::new(SimNet::player(&format!("p{i}"), 2))).collect();
         let now = 1_000_000;
         for c in &mut clients {
             c.handle_connected(now);
