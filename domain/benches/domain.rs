@@ -8,47 +8,21 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod rally;
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use pong_domain::bot::Bot;
 use pong_domain::client::{ClientCore, ClientPhase};
 use pong_domain::codec::{self, ClientFrame};
 use pong_domain::proto::*;
 use pong_domain::server::{ServerConfig, ServerCore, Transmit};
 use pong_domain::testing::player;
-use pong_domain::{Ball, Intent, MatchConfig, MatchState, PlayerId, Rules, TickInput};
-
-/// Steps in mid-rally: consecutive (state, input) pairs of matches that skilled bots play,
-/// kept only where the ball is in flight (a resting ball between rallies makes a step
-/// nearly free, and would flatter the average).
-fn rally_steps(players: u8) -> (Rules, Vec<(MatchState, TickInput)>) {
-    let rules = Rules::new(MatchConfig::new(players, 15, 60, 5).unwrap());
-    let mut pairs = Vec::with_capacity(4096);
-    // Another match (the bots' mistakes vary with their seed) until there are enough.
-    for seed in 3.. {
-        let mut bots: Vec<Bot> = rules.config.seats().map(|p| Bot::new(p, 950, seed)).collect();
-        let mut state = MatchState::new(&rules);
-        while !state.is_over() && pairs.len() < 4096 {
-            let mut input = TickInput::IDLE;
-            for b in &mut bots {
-                input.intents[b.player().index()] = b.decide(&rules, &state);
-            }
-            if matches!(state.ball, Ball::Moving { .. }) {
-                pairs.push((state, input));
-            }
-            state.step(&rules, &input);
-        }
-        if pairs.len() == 4096 {
-            break;
-        }
-    }
-    (rules, pairs)
-}
+use pong_domain::{Intent, PlayerId, TickInput};
 
 fn step(c: &mut Criterion) {
     for players in [2u8, 4] {
-        let (rules, pairs) = rally_steps(players);
+        let (rules, pairs) = rally::rally_steps(players).unwrap();
         c.bench_function(&format!("step/{players}_players"), |b| {
             let mut i = 0;
             b.iter(|| {
@@ -60,7 +34,7 @@ fn step(c: &mut Criterion) {
             });
         });
     }
-    let (_, pairs) = rally_steps(4);
+    let (_, pairs) = rally::rally_steps(4).unwrap();
     let s = pairs[pairs.len() / 2].0;
     c.bench_function("hash/4_players", |b| b.iter(|| black_box(black_box(&s).hash())));
 }

@@ -78,8 +78,9 @@ pub struct TimedServer {
     tick_kind: u8,
 }
 
-/// The variant byte that follows the version byte in every `Tick` frame.
-fn tick_variant() -> u8 {
+/// The variant byte that follows the version byte in every `Tick` frame: a measuring
+/// decorator tells ticks from the other frames it carries by it, without decoding them.
+pub fn tick_variant() -> u8 {
     let tick = ServerMsg::Tick(TickMsg {
         tick: 1,
         input: TickInput::IDLE,
@@ -91,6 +92,49 @@ fn tick_variant() -> u8 {
         Ok(()) => buf.get(1).copied().unwrap_or(u8::MAX),
         Err(_) => u8::MAX,
     }
+}
+
+/// Inside the `impl ServerTransport` of a measuring decorator whose field `inner` is the
+/// real transport: the methods that carry no frame, passed straight to `self.inner`. The
+/// decorator writes `recv`, `send` and `publish`, what it measures; with this list, no
+/// decorator can forget to pass one of the others on and so change how the server behaves
+/// over the transport. `shutdown` keeps its default (an async method, which
+/// `#[async_trait]` rewrites before this expands): the inner endpoint is dropped with the
+/// decorator.
+#[macro_export]
+macro_rules! forward_server_control {
+    () => {
+        fn join_group(
+            &self,
+            peer: ::pong_ports::PeerId,
+            group: ::pong_ports::MatchId,
+        ) -> ::core::result::Result<(), ::pong_ports::TransportError> {
+            self.inner.join_group(peer, group)
+        }
+
+        fn leave_group(
+            &self,
+            peer: ::pong_ports::PeerId,
+            group: ::pong_ports::MatchId,
+        ) -> ::core::result::Result<(), ::pong_ports::TransportError> {
+            self.inner.leave_group(peer, group)
+        }
+
+        fn disconnect(
+            &self,
+            peer: ::pong_ports::PeerId,
+        ) -> ::core::result::Result<(), ::pong_ports::TransportError> {
+            self.inner.disconnect(peer)
+        }
+
+        fn max_frame_len(&self) -> usize {
+            self.inner.max_frame_len()
+        }
+
+        fn local_addr(&self) -> String {
+            self.inner.local_addr()
+        }
+    };
 }
 
 impl TimedServer {
@@ -160,23 +204,5 @@ impl ServerTransport for TimedServer {
         self.inner.publish(group, frame)
     }
 
-    fn join_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        self.inner.join_group(peer, group)
-    }
-
-    fn leave_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        self.inner.leave_group(peer, group)
-    }
-
-    fn disconnect(&self, peer: PeerId) -> Result<(), TransportError> {
-        self.inner.disconnect(peer)
-    }
-
-    fn max_frame_len(&self) -> usize {
-        self.inner.max_frame_len()
-    }
-
-    fn local_addr(&self) -> String {
-        self.inner.local_addr()
-    }
+    crate::forward_server_control!();
 }

@@ -34,6 +34,7 @@ use anyhow::{Result, bail};
 use async_trait::async_trait;
 use clap::Parser;
 use pong_bench::load::{ClientStats, LightOptions, Observer, run_light};
+use pong_bench::timed::tick_variant;
 use pong_domain::server::{ServerConfig, ServerCore};
 use pong_ports::{Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError};
 use pong_transport_memory::{MemoryHub, MemoryOptions};
@@ -133,35 +134,7 @@ impl ServerTransport for Counting {
         r
     }
 
-    fn join_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        self.inner.join_group(peer, group)
-    }
-
-    fn leave_group(&self, peer: PeerId, group: MatchId) -> Result<(), TransportError> {
-        self.inner.leave_group(peer, group)
-    }
-
-    fn disconnect(&self, peer: PeerId) -> Result<(), TransportError> {
-        self.inner.disconnect(peer)
-    }
-
-    fn local_addr(&self) -> String {
-        self.inner.local_addr()
-    }
-}
-
-/// The variant byte of a `Tick` frame.
-fn tick_kind() -> u8 {
-    use pong_domain::proto::{Acks, ServerMsg, StateHash, TickMsg};
-    let tick = ServerMsg::Tick(TickMsg {
-        tick: 1,
-        input: pong_domain::sim::TickInput::IDLE,
-        acks: Acks::default(),
-        hash: StateHash(0),
-    });
-    let mut buf = Vec::new();
-    let _ = pong_domain::codec::encode_server(&tick, &mut buf);
-    buf.get(1).copied().unwrap_or(u8::MAX)
+    pong_bench::forward_server_control!();
 }
 
 #[derive(Debug, Parser)]
@@ -197,7 +170,7 @@ fn main() -> Result<()> {
         let server = Counting {
             inner: Box::new(hub.server()?),
             counts: Arc::clone(&counts),
-            tick_kind: tick_kind(),
+            tick_kind: tick_variant(),
         };
         let config = ServerConfig { default_players: players, ..ServerConfig::default() };
         tokio::spawn(pong_runtime::server::serve(

@@ -138,9 +138,38 @@ fn match_count(s: &str) -> Result<usize, std::num::ParseIntError> {
     s.trim().parse()
 }
 
-/// What one run measured.
-#[derive(Clone, Debug, Default)]
-struct Outcome {
+/// Declares [`Outcome`] and its `RESULT` line (a sweep's child prints it, the parent parses
+/// it) from one list of fields, so that the line carries every field. Each is written as an
+/// `f64`.
+macro_rules! outcome {
+    ($($field:ident: $ty:ty,)*) => {
+        /// What one run measured.
+        #[derive(Clone, Debug, Default)]
+        struct Outcome {
+            $($field: $ty,)*
+        }
+
+        impl Outcome {
+            fn to_line(&self) -> String {
+                let pairs = [$(format!(concat!(stringify!($field), "={}"), self.$field as f64)),*];
+                format!("RESULT {}", pairs.join(" "))
+            }
+
+            fn from_line(line: &str) -> Result<Outcome> {
+                let map: HashMap<&str, f64> = line
+                    .trim_start_matches("RESULT ")
+                    .split_whitespace()
+                    .filter_map(|kv| kv.split_once('='))
+                    .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+                    .collect();
+                let g = |k: &str| map.get(k).copied().with_context(|| format!("no {k} in {line}"));
+                Ok(Outcome { $($field: g(stringify!($field))? as $ty,)* })
+            }
+        }
+    };
+}
+
+outcome! {
     matches: usize,
     running: usize,
     clients: usize,
@@ -168,108 +197,7 @@ struct Outcome {
     up_bps: f64,
 }
 
-const FIELDS: [&str; 25] = [
-    "matches",
-    "running",
-    "clients",
-    "secs",
-    "wanted_tps",
-    "server_tps",
-    "client_tps",
-    "tick_p50",
-    "tick_p99",
-    "tick_max",
-    "delay_p50",
-    "delay_p99",
-    "delay_max",
-    "server_cpu",
-    "process_cpu",
-    "busy",
-    "frames_in_ps",
-    "rss_per_conn_kb",
-    "rss_mb",
-    "pauses",
-    "lost",
-    "overruns",
-    "load",
-    "down_bps",
-    "up_bps",
-];
-
 impl Outcome {
-    fn values(&self) -> [f64; 25] {
-        [
-            self.matches as f64,
-            self.running as f64,
-            self.clients as f64,
-            self.secs,
-            self.wanted_tps,
-            self.server_tps,
-            self.client_tps,
-            self.tick_p50,
-            self.tick_p99,
-            self.tick_max,
-            self.delay_p50,
-            self.delay_p99,
-            self.delay_max,
-            self.server_cpu,
-            self.process_cpu,
-            self.busy,
-            self.frames_in_ps,
-            self.rss_per_conn_kb,
-            self.rss_mb,
-            self.pauses as f64,
-            self.lost as f64,
-            self.overruns as f64,
-            self.load,
-            self.down_bps,
-            self.up_bps,
-        ]
-    }
-
-    fn to_line(&self) -> String {
-        let pairs: Vec<String> =
-            FIELDS.iter().zip(self.values()).map(|(k, v)| format!("{k}={v}")).collect();
-        format!("RESULT {}", pairs.join(" "))
-    }
-
-    fn from_line(line: &str) -> Result<Outcome> {
-        let map: HashMap<&str, f64> = line
-            .trim_start_matches("RESULT ")
-            .split_whitespace()
-            .filter_map(|kv| kv.split_once('='))
-            .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
-            .collect();
-        let g = |k: &str| map.get(k).copied().with_context(|| format!("no {k} in {line}"));
-        Ok(Outcome {
-            matches: g("matches")? as usize,
-            running: g("running")? as usize,
-            clients: g("clients")? as usize,
-            secs: g("secs")?,
-            wanted_tps: g("wanted_tps")?,
-            server_tps: g("server_tps")?,
-            client_tps: g("client_tps")?,
-            tick_p50: g("tick_p50")?,
-            tick_p99: g("tick_p99")?,
-            tick_max: g("tick_max")?,
-            delay_p50: g("delay_p50")?,
-            delay_p99: g("delay_p99")?,
-            delay_max: g("delay_max")?,
-            server_cpu: g("server_cpu")?,
-            process_cpu: g("process_cpu")?,
-            busy: g("busy")?,
-            frames_in_ps: g("frames_in_ps")?,
-            rss_per_conn_kb: g("rss_per_conn_kb")?,
-            rss_mb: g("rss_mb")?,
-            pauses: g("pauses")? as u64,
-            lost: g("lost")? as u64,
-            overruns: g("overruns")? as u64,
-            load: g("load")?,
-            down_bps: g("down_bps")?,
-            up_bps: g("up_bps")?,
-        })
-    }
-
     fn verdict(&self) -> &'static str {
         let enough = self.running == self.matches && self.server_tps >= 0.99 * self.wanted_tps;
         if enough

@@ -5,7 +5,7 @@
 //!   lapin publish/consume both ways through the broker, a zeromq DEALER/ROUTER echo, two
 //!   tokio channels);
 //! - **adapter echo**: the adapter's client sending, its server end echoing each frame from
-//!   a task (what `app/pong/examples/transport_rtt.rs` measures: adapters only);
+//!   a task (the adapters alone);
 //! - **adapter + core**: a signed `Ping` from a seated client through the adapter to a real
 //!   `ServerCore` run by `pong_runtime::server::serve`, which verifies it and answers
 //!   `Pong` through the adapter (the server's rate limit is raised for the run, since one

@@ -14,12 +14,14 @@
 
 #![allow(clippy::print_stdout)] // The summary on stdout is this tool's purpose.
 
+// The criterion bench's own workload, so that both count the same steps.
+#[path = "../../../../domain/benches/rally/mod.rs"]
+mod rally;
+
 use std::hint::black_box;
 
 use anyhow::Result;
 use clap::Parser;
-use pong_domain::bot::Bot;
-use pong_domain::{Ball, MatchConfig, MatchState, Rules, TickInput};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,27 +40,7 @@ struct Args {
 
 fn main() -> Result<()> {
     let Args { steps } = Args::parse();
-    // The workload of the criterion bench: steps in mid-rally (ball in flight), each from
-    // a recorded state of a match four skilled bots play.
-    let rules = Rules::new(MatchConfig::new(4, 15, 60, 5)?);
-    let mut pairs: Vec<(MatchState, TickInput)> = Vec::with_capacity(4096);
-    for seed in 3.. {
-        let mut bots: Vec<Bot> = rules.config.seats().map(|p| Bot::new(p, 950, seed)).collect();
-        let mut state = MatchState::new(&rules);
-        while !state.is_over() && pairs.len() < 4096 {
-            let mut input = TickInput::IDLE;
-            for b in &mut bots {
-                input.intents[b.player().index()] = b.decide(&rules, &state);
-            }
-            if matches!(state.ball, Ball::Moving { .. }) {
-                pairs.push((state, input));
-            }
-            state.step(&rules, &input);
-        }
-        if pairs.len() == 4096 {
-            break;
-        }
-    }
+    let (rules, pairs) = rally::rally_steps(4)?;
     let mut hashes = 0u64;
     for i in 0..steps {
         let (state, input) = &pairs[i as usize % pairs.len()];
