@@ -268,12 +268,12 @@ impl Connector for ConditionedConnector {
         let inner = self.inner.connect().await?;
         let link = self.links.fetch_add(1, Ordering::Relaxed);
         let max_frame_len = inner.max_frame_len();
-        let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        let (ops_tx, ops_rx) = mpsc::unbounded_channel();
         let (deliver_tx, deliver_rx) = mpsc::unbounded_channel();
         let dead = Arc::new(AtomicBool::new(false));
         let driver = Driver {
             inner,
-            commands: commands_rx,
+            ops: ops_rx,
             deliver: Some(deliver_tx),
             up: Shaper::new(self.upstream, link, 0),
             down: Shaper::new(self.downstream, link, 1),
@@ -284,7 +284,7 @@ impl Connector for ConditionedConnector {
         tokio::spawn(driver.run());
         tracing::debug!(link, inner = %self.inner.describe(), "conditioned link opened");
         Ok(Box::new(ConditionedClient {
-            commands: commands_tx,
+            ops: ops_tx,
             incoming: deliver_rx,
             dead,
             closed: false,
@@ -300,7 +300,7 @@ impl Connector for ConditionedConnector {
 /// The client end of a conditioned link; the inner link lives in a driver task that holds
 /// frames until they are due.
 struct ConditionedClient {
-    commands: mpsc::UnboundedSender<Command>,
+    ops: mpsc::UnboundedSender<DriverOp>,
     incoming: mpsc::UnboundedReceiver<Frame>,
     /// Set by the driver once the inner link is known to be gone.
     dead: Arc<AtomicBool>,
@@ -308,7 +308,8 @@ struct ConditionedClient {
     max_frame_len: usize,
 }
 
-enum Command {
+/// What the client end asks of its driver task.
+enum DriverOp {
     Send { frame: Frame, at: Instant },
     Subscribe { group: MatchId, reply: oneshot::Sender<Result<(), TransportError>> },
     Close { reply: oneshot::Sender<()> },
@@ -328,8 +329,8 @@ impl ClientTransport for ConditionedClient {
             return Err(TransportError::Closed);
         }
         check_frame_len(&frame, self.max_frame_len)?;
-        self.commands
-            .send(Command::Send { frame, at: Instant::now() })
+        self.ops
+            .send(DriverOp::Send { frame, at: Instant::now() })
             .map_err(|_| TransportError::Closed)
     }
 
@@ -338,8 +339,8 @@ impl ClientTransport for ConditionedClient {
             return Err(TransportError::Closed);
         }
         let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Subscribe { group, reply })
+        self.ops
+            .send(DriverOp::Subscribe { group, reply })
             .map_err(|_| TransportError::Closed)?;
         answer.await.map_err(|_| TransportError::Closed)?
     }
@@ -349,7 +350,7 @@ impl ClientTransport for ConditionedClient {
             return;
         }
         let (reply, done) = oneshot::channel();
-        if self.commands.send(Command::Close { reply }).is_ok() {
+        if self.ops.send(DriverOp::Close { reply }).is_ok() {
             // Returns once frames still in flight upstream have been handed over.
             let _ = done.await;
         }
@@ -434,7 +435,7 @@ impl Shaper {
 /// Owns the inner link and moves frames through both shapers.
 struct Driver {
     inner: Box<dyn ClientTransport>,
-    commands: mpsc::UnboundedReceiver<Command>,
+    ops: mpsc::UnboundedReceiver<DriverOp>,
     /// Dropped once nothing more can arrive, which ends the client's `recv` with `Closed`.
     deliver: Option<mpsc::UnboundedSender<Frame>>,
     up: Shaper,
@@ -472,16 +473,16 @@ impl Driver {
             let wake = next_due.unwrap_or_else(|| later(Instant::now(), FAR_FUTURE));
             tokio::select! {
                 () = tokio::time::sleep_until(wake), if next_due.is_some() => {}
-                command = self.commands.recv(), if closing.is_none() => match command {
-                    Some(Command::Send { frame, at }) => {
+                command = self.ops.recv(), if closing.is_none() => match command {
+                    Some(DriverOp::Send { frame, at }) => {
                         if inner_open && !self.control.is_cut() {
                             self.up.admit(at, frame);
                         }
                     }
-                    Some(Command::Subscribe { group, reply }) => {
+                    Some(DriverOp::Subscribe { group, reply }) => {
                         let _ = reply.send(self.inner.subscribe(group).await);
                     }
-                    Some(Command::Close { reply }) => closing = Some(Closing::Asked(reply)),
+                    Some(DriverOp::Close { reply }) => closing = Some(Closing::Asked(reply)),
                     None => closing = Some(Closing::Dropped),
                 },
                 received = self.inner.recv(), if inner_open && closing.is_none() => match received {

@@ -46,7 +46,7 @@ pub enum ClientError {
 
 /// How the client's session ended.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct SessionEnd {
     /// The final phase (`Over` with the result for a finished match, or `Left`).
     pub phase: ClientPhase,
     /// Pauses seen.
@@ -65,7 +65,7 @@ pub async fn play(
     controller: &mut dyn Controller,
     policy: ReconnectPolicy,
     cancel: impl std::future::Future<Output = ()>,
-) -> Result<(Outcome, ClientCore), ClientError> {
+) -> Result<(SessionEnd, ClientCore), ClientError> {
     let clock = Clock::new();
     tokio::pin!(cancel);
     let mut link: Option<Box<dyn ClientTransport>> = None;
@@ -151,7 +151,7 @@ pub async fn play(
         }
     }
     let outcome =
-        Outcome { phase: core.phase().clone(), pauses: core.pauses(), desyncs: core.desyncs() };
+        SessionEnd { phase: core.phase().clone(), pauses: core.pauses(), desyncs: core.desyncs() };
     match core.phase() {
         ClientPhase::Rejected(r) => Err(ClientError::Rejected(*r)),
         ClientPhase::Closed(c) => Err(ClientError::Closed(*c)),
