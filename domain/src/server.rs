@@ -317,7 +317,7 @@ const KEYFRAME_EVERY: u64 = 200_000;
 /// Recent ticks kept per match for members that missed some.
 const RECENT_TICKS: usize = 256;
 /// Most ticks resent in answer to one resync; further behind gets a keyframe.
-const RESEND_MAX: u32 = 64;
+pub(crate) const RESEND_MAX: u32 = 64;
 /// The server skips ahead instead of catching up when this many grid ticks behind.
 const MAX_CATCH_UP: u64 = 8;
 /// A restored match's phase count jumps this far past the journaled one, so that its phase
