@@ -19,7 +19,7 @@ mod replay;
 mod server;
 mod setup;
 mod transports;
-// The playback host of `pong replay --watch`, which needs the game window.
+// Drives the playback host of `pong replay --watch`, which needs the game window.
 #[cfg(feature = "gui")]
 mod watch;
 
