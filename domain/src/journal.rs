@@ -18,7 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::proto::{MatchId, MatchOver, Name, RoomName, SessionId, Token};
+use crate::proto::{Epoch, MatchId, MatchOver, Name, RoomName, SessionId, Token};
 use crate::rules::{ConfigError, MatchConfig, PlayerId, Rules};
 use crate::sim::{MatchState, TickInput};
 use crate::standings::{Placing, note_placings, result_of};
@@ -238,7 +238,7 @@ pub struct Replay {
     seats: [Option<SeatRecord>; 4],
     placings: [Option<Placing>; 4],
     phase: ReplayPhase,
-    epoch: u32,
+    epoch: Epoch,
     pending_forfeit: u8,
     last_input: TickInput,
     started: bool,
@@ -267,7 +267,7 @@ impl Replay {
             seats: [None, None, None, None],
             placings: [None; 4],
             phase: ReplayPhase::Lobby,
-            epoch: 0,
+            epoch: Epoch::FIRST,
             pending_forfeit: 0,
             last_input: TickInput::IDLE,
             started: false,
@@ -306,11 +306,11 @@ impl Replay {
             }
             Record::CountdownStarted => {
                 self.phase = ReplayPhase::Countdown;
-                self.epoch = self.epoch.wrapping_add(1);
+                self.epoch = self.epoch.next();
             }
             Record::CountdownCancelled => {
                 self.phase = ReplayPhase::Lobby;
-                self.epoch = self.epoch.wrapping_add(1);
+                self.epoch = self.epoch.next();
             }
             Record::Started => {
                 self.started = true;
@@ -329,11 +329,11 @@ impl Replay {
                     });
                 }
                 self.phase = ReplayPhase::Paused;
-                self.epoch = self.epoch.wrapping_add(1);
+                self.epoch = self.epoch.next();
             }
             Record::Resuming => {
                 self.phase = ReplayPhase::Countdown;
-                self.epoch = self.epoch.wrapping_add(1);
+                self.epoch = self.epoch.next();
             }
             Record::Forfeit { player } => {
                 let alive = self.state.is_alive(*player);
@@ -371,7 +371,7 @@ impl Replay {
                         replayed: self.state.tick,
                     });
                 }
-                self.epoch = *epoch;
+                self.epoch = Epoch(*epoch);
                 self.restarts += 1;
                 if self.started {
                     self.phase = ReplayPhase::Paused;
@@ -592,7 +592,7 @@ impl RecoveredMatch {
         &self.replay.placings
     }
 
-    pub(crate) fn epoch(&self) -> u32 {
+    pub(crate) fn epoch(&self) -> Epoch {
         self.replay.epoch
     }
 

@@ -17,6 +17,8 @@
 //! - [`codec`]: frames: version byte, compact encoding, signatures and typed decode errors.
 //! - [`journal`]: what an event store keeps of a match; verifying a finished match and
 //!   rebuilding a running one from it.
+//! - [`playback`]: a journaled match played back to a viewer, the server's side of the
+//!   protocol as a sans-IO state machine ([`playback::PlaybackCore`]).
 //! - `standings`: who went out when, and the result; shared by the server and the journal's
 //!   replay so the two agree by construction.
 //! - `testing` (feature `testing`, for tests only): a simulated network on a virtual clock
@@ -27,6 +29,7 @@ pub mod client;
 pub mod codec;
 pub mod hash;
 pub mod journal;
+pub mod playback;
 pub mod proto;
 pub mod route;
 pub mod rules;

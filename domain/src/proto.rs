@@ -510,6 +510,16 @@ pub struct Member {
 #[serde(transparent)]
 pub struct Epoch(pub u32);
 
+impl Epoch {
+    /// A new match's count: its lobby, before any phase change.
+    pub const FIRST: Epoch = Epoch(0);
+
+    /// The count after one more phase change.
+    pub const fn next(self) -> Epoch {
+        Epoch(self.0.wrapping_add(1))
+    }
+}
+
 /// Who is in a match that has not started yet.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Lobby {

@@ -4,26 +4,18 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use pong_domain::proto::RoomName;
+use anyhow::{Context, Result};
 use pong_domain::server::ServerCore;
 use pong_runtime::bot::{BotOptions, run_bots};
 use pong_runtime::client::ReconnectPolicy;
 use pong_runtime::local::LocalServer;
 
 use crate::cli::BotArgs;
-use crate::{server, transports};
+use crate::{setup, transports};
 
 pub(crate) async fn run(args: BotArgs) -> Result<ExitCode> {
-    if !(0.0..=1.0).contains(&args.skill) {
-        bail!("--skill must be between 0 and 1, not {}", args.skill);
-    }
-    let room = args
-        .room
-        .as_deref()
-        .map(RoomName::new)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("invalid --room: {e}"))?;
+    setup::check_skill(args.skill)?;
+    let room = setup::room(args.room.as_deref())?;
     let opts = BotOptions {
         count: usize::from(args.count),
         skill: args.skill,
@@ -40,8 +32,8 @@ pub(crate) async fn run(args: BotArgs) -> Result<ExitCode> {
     let (reports, local) = if args.local {
         // One match of everyone unless a size is asked for.
         let players = args.players.unwrap_or_else(|| args.count.clamp(2, 4) as u8);
-        let core =
-            ServerCore::new(server::config(players, &args.rules, 10_000), server::os_seed()?);
+        let config = setup::server_config(players, &args.rules, 10_000);
+        let core = ServerCore::new(config, setup::os_seed()?);
         let local =
             LocalServer::start(core, |_| {}).context("cannot start the in-process server")?;
         let opts = BotOptions { players: Some(players), ..opts };

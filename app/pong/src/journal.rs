@@ -74,23 +74,23 @@ pub(crate) async fn open_and_restore(
     Ok(Arc::new(store))
 }
 
-/// Serves with every match event journaled; returns once the server has stopped and the
-/// journal is written.
+/// Serves with every match event journaled until `shutdown` completes (or the transport
+/// closes); returns once the server has stopped and the journal is written.
 pub(crate) async fn serve_journaled(
     core: ServerCore,
     transport: Box<dyn ServerTransport>,
     store: Arc<SqliteStore>,
     flush_every: Duration,
+    shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let mut recorder = Recorder::spawn(
         store.clone(),
         RecorderOptions { flush_every, ..RecorderOptions::default() },
     );
-    let served =
-        pong_runtime::server::serve(core, transport, crate::server::shutdown_signal(), |e| {
-            recorder.record(e);
-        })
-        .await;
+    let served = pong_runtime::server::serve(core, transport, shutdown, |e| {
+        recorder.record(e);
+    })
+    .await;
     let stats = recorder.finish().await;
     if stats.dropped > 0 {
         warn!(

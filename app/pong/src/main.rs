@@ -5,6 +5,8 @@
 //! - `cli`: the command line.
 //! - `transports`: command-line choices → concrete transports (cargo features).
 //! - `server`, `bot`, `play`: the commands (`play` opens the window with the `gui` feature).
+//! - `setup`: what the commands share: the server configuration from the rule options, OS
+//!   randomness, `--room`/`--skill` checks, the shutdown signal.
 //! - `journal`: `pong server --db`: the event store, restoring matches, recording.
 //! - `replay`: lists, verifies and watches journaled matches (`pong replay DB`); `watch`
 //!   plays a journaled match back to the game window.
@@ -15,8 +17,9 @@ mod journal;
 mod play;
 mod replay;
 mod server;
+mod setup;
 mod transports;
-// The playback host of `pong replay --watch`, which needs the game window.
+// Drives the playback host of `pong replay --watch`, which needs the game window.
 #[cfg(feature = "gui")]
 mod watch;
 

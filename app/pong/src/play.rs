@@ -18,23 +18,16 @@ pub(crate) fn run(args: PlayArgs, runtime: &tokio::runtime::Runtime) -> Result<E
     use anyhow::{Context, bail};
     use pong_client::WindowOptions;
     use pong_domain::client::ClientConfig;
-    use pong_domain::proto::{Name, RoomName};
+    use pong_domain::proto::Name;
     use pong_domain::server::ServerCore;
     use pong_runtime::bot::BotOptions;
     use pong_runtime::local::LocalServer;
 
-    use crate::{server, transports};
+    use crate::{setup, transports};
 
-    if !(0.0..=1.0).contains(&args.skill) {
-        bail!("--skill must be between 0 and 1, not {}", args.skill);
-    }
+    setup::check_skill(args.skill)?;
     let name = Name::new(&args.name).map_err(|e| anyhow::anyhow!("invalid --name: {e}"))?;
-    let room = args
-        .room
-        .as_deref()
-        .map(RoomName::new)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("invalid --room: {e}"))?;
+    let room = setup::room(args.room.as_deref())?;
     let mut local = None;
     let (connector, players) = if args.local {
         let bots = args.bots.unwrap_or_else(|| args.players.map_or(1, |p| p - 1));
@@ -46,7 +39,8 @@ pub(crate) fn run(args: PlayArgs, runtime: &tokio::runtime::Runtime) -> Result<E
             );
         }
         let _guard = runtime.enter();
-        let core = ServerCore::new(server::config(players, &args.rules, 16), server::os_seed()?);
+        let core =
+            ServerCore::new(setup::server_config(players, &args.rules, 16), setup::os_seed()?);
         let server =
             LocalServer::start(core, |_| {}).context("cannot start the in-process server")?;
         let connector = server.connector();
@@ -56,7 +50,7 @@ pub(crate) fn run(args: PlayArgs, runtime: &tokio::runtime::Runtime) -> Result<E
             players: Some(players),
             room: room.clone(),
             name_prefix: "bot".into(),
-            seed: server::os_seed()?.iter().fold(0u64, |a, b| a.rotate_left(8) ^ u64::from(*b)),
+            seed: setup::os_seed()?.iter().fold(0u64, |a, b| a.rotate_left(8) ^ u64::from(*b)),
             ..BotOptions::default()
         };
         let bots = runtime.spawn(bots_forever(connector.clone(), opts));

@@ -343,7 +343,7 @@ fn watch(args: &ReplayArgs, runtime: &tokio::runtime::Runtime) -> Result<ExitCod
             .with_context(|| format!("cannot read the event store {}", args.db.display()))?;
         anyhow::Ok(store.load(id).await?)
     })?;
-    let playback = crate::watch::Playback::new(&log, args.speed)?;
+    let playback = crate::watch::playback(&log, args.speed)?;
     let speed = playback.speed();
     let hub = MemoryHub::new(MemoryOptions::default());
     let transport = Box::new(hub.server()?);

@@ -1,304 +1,42 @@
 //! `pong replay DB --match ID --watch`: a journaled match played back in the game window.
 //!
 //! The window is the ordinary game client (`pong_client`) over the memory transport. At the
-//! other end, instead of a server, a small host speaks the server's side of the protocol
-//! from the journal: it seats the viewer, answers its pings, and once the viewer is ready
-//! sends the recorded ticks on time, then the recorded result. The viewer's `ClientCore`
-//! checks every tick's hash on the way, as it does against a live server.
-//!
-//! Physics is per tick, so `--speed X` is the match announced at `tick_hz × X` (within the
-//! allowed tick rates). In a 2- or 3-player match the viewer takes an empty seat and only
-//! watches; in a 4-player match every seat is taken and the viewer watches from P1's (its
-//! keys move nothing: the recorded inputs rule, and the paddle follows them a tick late).
-//! Pauses are not replayed: the ticks follow one another.
+//! other end, instead of a server, the domain's [`PlaybackCore`] speaks the server's side of
+//! the protocol from the journal (see `pong_domain::playback`); this module only drives it:
+//! the transport, the clock and the timer.
 
-use std::time::Duration;
-
-use anyhow::{Result, bail};
-use pong_domain::codec::{self, ClientFrame};
-use pong_domain::journal::{self, Record};
-use pong_domain::proto::{
-    Acks, Epoch, Keyframe, Lobby, MatchId, MatchOver, Member, OpenMsg, Paused, ServerMsg,
-    SessionId, SessionMsg, StateHash, TickMsg, Token, Welcome,
-};
-use pong_domain::route::PeerId;
-use pong_domain::rules::{MAX_TICK_HZ, MIN_TICK_HZ, MatchConfig, PlayerId, Rules};
-use pong_domain::sim::{MatchState, TickInput};
+use anyhow::Result;
+use pong_domain::playback::{PlaybackCore, PlaybackError, PlaybackEvent};
+use pong_domain::route::Dest;
+use pong_domain::server::Transmit;
 use pong_ports::{Frame, Incoming, MatchLog, ServerTransport, TransportError};
-use tokio::time::Instant;
+use pong_runtime::clock::Clock;
 use tracing::{debug, info};
 
-/// Time from the viewer's Ready to the first tick (µs).
-const LEAD_IN: u64 = 1_000_000;
-/// Most ticks resent for one resync; further back gets a keyframe.
-const RESEND_MAX: usize = 64;
-
-/// A journaled match ready to be played back.
-#[derive(Debug)]
-pub(crate) struct Playback {
-    match_id: MatchId,
-    /// The config announced to the viewer (the tick rate scaled by the speed).
-    config: MatchConfig,
-    rules: Rules,
-    ticks: Vec<(TickInput, u64)>,
-    result: Option<MatchOver>,
-    members: Vec<Member>,
-    viewer: PlayerId,
-    speed: f64,
+/// Reads a match's journal (it must replay cleanly) for playback at `speed`.
+pub(crate) fn playback(log: &MatchLog, speed: f64) -> Result<PlaybackCore> {
+    let id = log.summary.match_id;
+    PlaybackCore::new(id, &log.records, speed).map_err(|e| match e {
+        PlaybackError::Speed(speed) => {
+            anyhow::anyhow!("--speed must be a positive number, not {speed}")
+        }
+        PlaybackError::Journal(e) => anyhow::anyhow!("{id} cannot be replayed: {e}"),
+    })
 }
 
-impl Playback {
-    /// Reads a match's journal (it must replay cleanly) for playback at `speed`.
-    pub(crate) fn new(log: &MatchLog, speed: f64) -> Result<Playback> {
-        if !(speed.is_finite() && speed > 0.0) {
-            bail!("--speed must be a positive number, not {speed}");
-        }
-        let id = log.summary.match_id;
-        let replay = journal::replay(id, &log.records)
-            .map_err(|e| anyhow::anyhow!("{id} cannot be replayed: {e}"))?;
-        let ticks = log
-            .records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Tick { input, hash, .. } => Some((*input, *hash)),
-                _ => None,
-            })
-            .collect();
-        let recorded = replay.rules().config;
-        let hz = (f64::from(recorded.tick_hz) * speed)
-            .round()
-            .clamp(f64::from(MIN_TICK_HZ), f64::from(MAX_TICK_HZ)) as u16;
-        let config = MatchConfig { tick_hz: hz, ..recorded };
-        let members: Vec<Member> = replay
-            .seats()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                let s = s.as_ref()?;
-                Some(Member {
-                    player: PlayerId::ALL[i],
-                    name: s.name.clone(),
-                    ready: true,
-                    connected: true,
-                })
-            })
-            .collect();
-        let viewer = PlayerId::new(recorded.players).unwrap_or(PlayerId::ALL[0]);
-        Ok(Playback {
-            match_id: id,
-            config,
-            rules: Rules::new(config),
-            ticks,
-            result: replay.result().cloned(),
-            members,
-            viewer,
-            speed: f64::from(hz) / f64::from(recorded.tick_hz),
-        })
-    }
-
-    /// The speed actually played at (the tick rate is bounded).
-    pub(crate) fn speed(&self) -> f64 {
-        self.speed
-    }
-
-    fn welcome(&self, resumed: bool) -> ServerMsg {
-        ServerMsg::Welcome(Welcome {
-            session: SessionId(1),
-            token: Token([0; 16]),
-            match_id: self.match_id,
-            player: self.viewer,
-            side: self.viewer.side(),
-            paddle: self.rules.paddle_start(self.viewer.side()),
-            config: self.config,
-            resumed,
-        })
-    }
-
-    fn lobby(&self) -> ServerMsg {
-        ServerMsg::Lobby(Lobby {
-            match_id: self.match_id,
-            epoch: Epoch(0),
-            room: None,
-            seats: self.config.players,
-            // The viewer's own seat (P1's in a 4-player match) is shown not ready: a client
-            // says Ready only while the lobby says it has not.
-            members: self
-                .members
-                .iter()
-                .map(|m| Member { ready: m.player != self.viewer, ..m.clone() })
-                .collect(),
-        })
-    }
-
-    fn tick_msg(&self, i: usize) -> Option<ServerMsg> {
-        let (input, hash) = *self.ticks.get(i)?;
-        let tick = u32::try_from(i + 1).ok()?;
-        Some(ServerMsg::Tick(TickMsg {
-            tick,
-            input,
-            acks: Acks::relative_to(tick, [None; 4]),
-            hash: StateHash(hash),
-        }))
-    }
-}
-
-/// The host's side of one playback.
-struct Host {
-    playback: Playback,
-    transport: Box<dyn ServerTransport>,
-    clock: Instant,
-    viewer: Option<PeerId>,
-    /// Server time of tick 1, once the viewer is ready.
-    start: Option<u64>,
-    /// Ticks sent so far; `state` is after the last of them.
-    sent: usize,
-    state: MatchState,
-    last_input: TickInput,
-    buf: Vec<u8>,
-}
-
-impl Host {
-    fn now(&self) -> u64 {
-        u64::try_from(self.clock.elapsed().as_micros()).unwrap_or(u64::MAX)
-    }
-
-    fn send(&mut self, to: PeerId, msg: &ServerMsg) {
-        if codec::encode_server(msg, &mut self.buf).is_ok()
-            && let Err(e) = self.transport.send(to, Frame::copy_from_slice(&self.buf))
-        {
-            debug!(error = %e, "the viewer's link is gone");
-        }
-    }
-
-    /// Where the playback stands, for a viewer that (re)joins.
-    fn phase_msg(&self) -> ServerMsg {
-        match self.start {
-            None => self.playback.lobby(),
-            Some(at) if self.sent < self.playback.ticks.len() => {
-                ServerMsg::StartAt { epoch: Epoch(1), tick: 1, server_time: at }
-            }
-            Some(_) => self.end_msg(),
-        }
-    }
-
-    fn end_msg(&self) -> ServerMsg {
-        match &self.playback.result {
-            Some(r) => ServerMsg::MatchOver(r.clone()),
-            None => ServerMsg::Paused(Paused {
-                epoch: Epoch(2),
-                tick: self.state.tick,
-                lost: Vec::new(),
-            }),
-        }
-    }
-
-    fn on_frame(&mut self, from: PeerId, frame: &[u8]) {
-        let now = self.now();
-        match codec::decode_client(frame) {
-            Ok(ClientFrame::Open(OpenMsg::Join(_))) => {
-                self.viewer = Some(from);
-                let _ = self.transport.join_group(from, self.playback.match_id);
-                self.send(from, &self.playback.welcome(false));
-                let phase = self.phase_msg();
-                self.send(from, &phase);
-            }
-            Ok(ClientFrame::Open(OpenMsg::Resume { session })) => {
-                self.send(from, &ServerMsg::Challenge { session, nonce: 1 });
-            }
-            Ok(ClientFrame::Signed(f)) => match f.msg {
-                SessionMsg::Prove { .. } => {
-                    self.viewer = Some(from);
-                    let _ = self.transport.join_group(from, self.playback.match_id);
-                    self.send(from, &self.playback.welcome(true));
-                    let phase = self.phase_msg();
-                    self.send(from, &phase);
-                }
-                SessionMsg::Ping { id, client_time } => {
-                    self.send(from, &ServerMsg::Pong { id, client_time, server_time: now });
-                }
-                SessionMsg::Ready if self.start.is_none() => {
-                    let at = now + LEAD_IN;
-                    self.start = Some(at);
-                    info!(
-                        ticks = self.playback.ticks.len(),
-                        speed = self.playback.speed,
-                        "playing back"
-                    );
-                    self.send(
-                        from,
-                        &ServerMsg::StartAt { epoch: Epoch(1), tick: 1, server_time: at },
-                    );
-                }
-                SessionMsg::Resync { from_tick } => self.resync(from, from_tick),
-                _ => {}
-            },
-            Err(e) => debug!(error = %e, "a frame the host cannot read"),
-        }
-    }
-
-    fn resync(&mut self, to: PeerId, from_tick: u32) {
-        let from = from_tick as usize;
-        if from >= 1 && from <= self.sent && self.sent - from < RESEND_MAX {
-            for i in from - 1..self.sent {
-                if let Some(msg) = self.playback.tick_msg(i) {
-                    self.send(to, &msg);
-                }
-            }
-        } else if self.sent > 0 {
-            let k = Keyframe {
-                state: self.state,
-                input: self.last_input,
-                acks: Acks::relative_to(self.state.tick, [None; 4]),
-            };
-            self.send(to, &ServerMsg::Keyframe(k));
-        }
-    }
-
-    /// Server time at which the next tick is due.
-    fn next_due(&self) -> Option<u64> {
-        let start = self.start?;
-        (self.sent < self.playback.ticks.len())
-            .then(|| start + self.playback.config.ticks_to_micros(self.sent as u64))
-    }
-
-    fn send_tick(&mut self) {
-        let Some(msg) = self.playback.tick_msg(self.sent) else { return };
-        let (input, _) = self.playback.ticks[self.sent];
-        self.state.step(&self.playback.rules, &input);
-        self.last_input = input;
-        self.sent += 1;
-        if let Some(v) = self.viewer {
-            self.send(v, &msg);
-            if self.sent == self.playback.ticks.len() {
-                let end = self.end_msg();
-                self.send(v, &end);
-            }
-        }
-    }
-}
-
-/// Plays `playback` to the viewer that connects through `transport`, until the transport
-/// closes (the window is gone).
-pub(crate) async fn host(playback: Playback, transport: Box<dyn ServerTransport>) {
-    let state = MatchState::new(&playback.rules);
-    let mut host = Host {
-        playback,
-        transport,
-        clock: Instant::now(),
-        viewer: None,
-        start: None,
-        sent: 0,
-        state,
-        last_input: TickInput::IDLE,
-        buf: Vec::new(),
-    };
+/// Plays back to the viewer that connects through `transport`, until the transport closes
+/// (the window is gone).
+pub(crate) async fn host(mut core: PlaybackCore, mut transport: Box<dyn ServerTransport>) {
+    let clock = Clock::new();
+    let mut buf = Vec::new();
     loop {
-        let due = host.next_due().map(|t| host.clock + Duration::from_micros(t));
+        flush(&mut core, transport.as_ref(), &mut buf);
+        let deadline = core.poll_timeout().map(|t| clock.instant_at(t));
         tokio::select! {
-            () = sleep_until(due) => host.send_tick(),
-            incoming = host.transport.recv() => match incoming {
-                Ok(Incoming::Frame { from, frame }) => host.on_frame(from, &frame),
-                Ok(Incoming::Gone { peer, .. }) if host.viewer == Some(peer) => host.viewer = None,
+            () = sleep_until(deadline) => core.handle_timeout(clock.now()),
+            incoming = transport.recv() => match incoming {
+                Ok(Incoming::Frame { from, frame }) => core.handle_frame(clock.now(), from, &frame),
+                Ok(Incoming::Gone { peer, .. }) => core.handle_peer_gone(clock.now(), peer),
                 Ok(_) => {}
                 Err(TransportError::Closed) => break,
                 Err(e) => {
@@ -310,9 +48,40 @@ pub(crate) async fn host(playback: Playback, transport: Box<dyn ServerTransport>
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+/// Carries out everything the core asked for.
+fn flush(core: &mut PlaybackCore, transport: &dyn ServerTransport, buf: &mut Vec<u8>) {
+    while let Some(t) = core.poll_transmit(buf) {
+        match t {
+            Transmit::Send(Dest::Peer(to)) => {
+                if let Err(e) = transport.send(to, Frame::copy_from_slice(buf)) {
+                    debug!(error = %e, "the viewer's link is gone");
+                }
+            }
+            // The viewer's group is for the client's subscription; the host sends to it
+            // directly.
+            Transmit::JoinGroup(peer, group) => {
+                let _ = transport.join_group(peer, group);
+            }
+            // A playback host asks for nothing else.
+            Transmit::Send(Dest::Group(_)) | Transmit::LeaveGroup(..) | Transmit::Disconnect(_) => {
+            }
+        }
+    }
+    while let Some(e) = core.poll_event() {
+        match e {
+            PlaybackEvent::Started { ticks, .. } => {
+                info!(ticks, speed = core.speed(), "playing back");
+            }
+            PlaybackEvent::Malformed { error, .. } => {
+                debug!(error = %error, "a frame the host cannot read");
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }
@@ -324,7 +93,9 @@ mod tests {
     use std::sync::Arc;
 
     use pong_domain::client::{ClientConfig, ClientPhase};
-    use pong_domain::proto::Name;
+    use pong_domain::journal::{self, Record};
+    use pong_domain::proto::{MatchId, Name};
+    use pong_domain::rules::{MAX_TICK_HZ, MatchConfig};
     use pong_domain::server::{ServerConfig, ServerCore};
     use pong_ports::{MatchStatus, MatchSummary};
     use pong_runtime::bot::{BotOptions, run_bots};
@@ -395,7 +166,7 @@ mod tests {
         for players in [2, 4] {
             let log = journaled(players).await;
             let recorded = journal::verify(MatchId(1), &log.records).unwrap().result;
-            let playback = Playback::new(&log, 2.0).unwrap();
+            let playback = playback(&log, 2.0).unwrap();
             assert_eq!(playback.speed(), 2.0);
             let hub = MemoryHub::new(MemoryOptions::default());
             let host_task = tokio::spawn(host(playback, Box::new(hub.server().unwrap())));
@@ -441,9 +212,15 @@ mod tests {
             },
             records: vec![Record::Created { config, room: None }],
         };
-        assert_eq!(Playback::new(&log, 0.5).unwrap().config.tick_hz, 30);
-        assert_eq!(Playback::new(&log, 100.0).unwrap().config.tick_hz, MAX_TICK_HZ);
-        assert!(Playback::new(&log, 0.0).is_err());
-        assert!(Playback::new(&log, f64::NAN).is_err());
+        assert_eq!(playback(&log, 0.5).unwrap().config().tick_hz, 30);
+        assert_eq!(playback(&log, 100.0).unwrap().config().tick_hz, MAX_TICK_HZ);
+        let refused = |speed| playback(&log, speed).unwrap_err().to_string();
+        assert_eq!(refused(0.0), "--speed must be a positive number, not 0");
+        assert_eq!(refused(f64::NAN), "--speed must be a positive number, not NaN");
+        let broken = MatchLog { records: Vec::new(), ..log };
+        assert_eq!(
+            playback(&broken, 1.0).unwrap_err().to_string(),
+            "m1 cannot be replayed: the journal is empty"
+        );
     }
 }

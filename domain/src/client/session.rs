@@ -54,7 +54,7 @@ impl Session {
             subscribed: None,
             subscribing: false,
             awaiting_welcome: false,
-            epoch: Epoch(0),
+            epoch: Epoch::FIRST,
             started: false,
             retry_at: 0,
             pauses: 0,

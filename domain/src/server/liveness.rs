@@ -37,7 +37,7 @@ impl ServerCore {
                 let Some(m) = self.matches.get_mut(&mid) else { return };
                 if m.phase != Phase::Paused {
                     m.phase = Phase::Paused;
-                    m.epoch.0 += 1;
+                    m.epoch = m.epoch.next();
                     let tick = m.state.tick;
                     self.record(mid, Record::Paused { tick });
                 }

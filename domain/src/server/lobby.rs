@@ -118,7 +118,7 @@ impl ServerCore {
                 pending_forfeit: 0,
                 next_repeat: now + self.config.repeat_every,
                 started: false,
-                epoch: Epoch(0),
+                epoch: Epoch::FIRST,
                 recent: VecDeque::with_capacity(RECENT_TICKS),
             },
         );
@@ -171,7 +171,7 @@ impl ServerCore {
             _ => return,
         };
         m.phase = Phase::Starting { at, resume };
-        m.epoch.0 += 1;
+        m.epoch = m.epoch.next();
         m.next_repeat = now + self.config.repeat_every;
         let tick = m.state.tick + 1;
         self.out.push_back(Output::Msg(
@@ -211,7 +211,7 @@ impl ServerCore {
         let cancelled = matches!(m.phase, Phase::Starting { .. });
         if cancelled {
             m.phase = Phase::Lobby;
-            m.epoch.0 += 1;
+            m.epoch = m.epoch.next();
         }
         // Everyone says Ready again for the next countdown.
         for s in m.seats.iter_mut().flatten() {

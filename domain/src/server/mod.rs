@@ -60,6 +60,7 @@ use crate::sim::MatchState;
 
 pub use config::ServerConfig;
 pub use event::{Refusal, ServerEvent};
+pub(crate) use resend::RESEND_MAX;
 pub use restore::{RESTORE_EPOCH_STEP, RestoreError};
 pub use stats::ServerStats;
 

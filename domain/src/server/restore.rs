@@ -109,7 +109,7 @@ impl ServerCore {
                 keyframe_at: None,
             })
         });
-        let epoch = Epoch(rm.epoch().saturating_add(RESTORE_EPOCH_STEP));
+        let epoch = Epoch(rm.epoch().0.saturating_add(RESTORE_EPOCH_STEP));
         let tick = rm.tick();
         let m = Match {
             id,
