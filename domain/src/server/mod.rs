@@ -43,9 +43,6 @@ mod restore;
 mod stats;
 mod trust;
 
-#[cfg(test)]
-mod tests;
-
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use rand_chacha::ChaCha20Rng;

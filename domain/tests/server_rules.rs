@@ -1,10 +1,22 @@
-//! Unit tests of the server's rules, driven frame by frame on a hand-set clock.
+//! The server's rules, driven frame by frame on a hand-set clock: the start, trust, and
+//! matches restored from their journal.
 
-use super::*;
-use crate::journal::RecoveredMatch;
-use crate::proto::{InputRun, Token, Welcome};
-use crate::sim::Intent;
-use crate::testing::{drain, join_frame, resume, signed, take_records, welcome_of};
+#![allow(clippy::unwrap_used)]
+
+use pong_domain::journal::{Record, RecoveredMatch};
+use pong_domain::proto::{InputRun, ServerMsg, SessionMsg, Token, Welcome};
+use pong_domain::route::{Dest, PeerId};
+use pong_domain::server::{
+    RESTORE_EPOCH_STEP, RestoreError, ServerConfig, ServerCore, ServerEvent, Transmit,
+};
+use pong_domain::sim::Intent;
+use pong_domain::testing::{
+    MS, SECOND, drain, join_frame, resume, signed, take_records, welcome_of,
+};
+
+/// Time between two wakes of the server in the tests that wait out a grace period: its
+/// housekeeping period.
+const STEP: u64 = 50 * MS;
 
 #[test]
 fn two_joins_fill_a_match_and_ready_starts_the_countdown() {
@@ -157,7 +169,7 @@ fn a_restored_match_whose_players_do_not_come_back_ends_by_forfeit() {
     resume(&mut core, 1_000, PeerId(11), &w1, 7);
     let mut now = 0;
     while now < 3 * SECOND {
-        now += HOUSEKEEPING_EVERY;
+        now += STEP;
         core.handle_timeout(now);
         drain(&mut core);
     }
@@ -198,15 +210,11 @@ fn a_match_restored_before_its_start_is_back_in_its_lobby() {
     // Bob never comes back: his seat is freed after the grace period, Ada keeps hers.
     let mut now = 1_000;
     while now < 3 * SECOND {
-        now += HOUSEKEEPING_EVERY;
+        now += STEP;
         core.handle_frame(
             now,
             PeerId(11),
-            &signed(
-                &w1,
-                10 + (now / HOUSEKEEPING_EVERY) as u32,
-                SessionMsg::Ping { id: 1, client_time: 0 },
-            ),
+            &signed(&w1, 10 + (now / STEP) as u32, SessionMsg::Ping { id: 1, client_time: 0 }),
         );
         core.handle_timeout(now);
         drain(&mut core);
