@@ -339,9 +339,7 @@ impl ClientTransport for ConditionedClient {
             return Err(TransportError::Closed);
         }
         let (reply, answer) = oneshot::channel();
-        self.ops
-            .send(DriverOp::Subscribe { group, reply })
-            .map_err(|_| TransportError::Closed)?;
+        self.ops.send(DriverOp::Subscribe { group, reply }).map_err(|_| TransportError::Closed)?;
         answer.await.map_err(|_| TransportError::Closed)?
     }
 
