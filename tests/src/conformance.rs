@@ -73,6 +73,20 @@ pub trait Harness: Send + Sync {
     async fn start(&self) -> (Box<dyn ServerTransport>, Arc<dyn Connector>);
 }
 
+/// A [`Harness`] whose endpoints are made without waiting (an in-process transport): each
+/// check calls the function once.
+pub struct Fresh<F>(pub F);
+
+#[async_trait]
+impl<F> Harness for Fresh<F>
+where
+    F: Fn() -> (Box<dyn ServerTransport>, Arc<dyn Connector>) + Send + Sync,
+{
+    async fn start(&self) -> (Box<dyn ServerTransport>, Arc<dyn Connector>) {
+        (self.0)()
+    }
+}
+
 /// Runs one check on a fresh multi-thread tokio runtime (two workers, timers and IO on):
 /// what `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` does, without
 /// requiring tokio in the adapter's test crate. Used by [`conformance_tests!`](crate::conformance_tests).

@@ -26,10 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use lapin::message::{BasicReturnMessage, Delivery};
-use lapin::options::{
-    BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::protocol::AMQPSoftError;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
@@ -39,8 +36,8 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::amqp::{
-    NO_ROUTE, Target, bounded_queue_args, describe, is_soft, kind, millis, unique_suffix,
-    worth_logging,
+    NO_ROUTE, Target, bounded_queue_args, confirm_if_asked, describe, is_soft, kind, millis,
+    unique_suffix, worth_logging,
 };
 use crate::channels::{Outgoing, Publisher, Pump};
 use crate::options::AmqpOptions;
@@ -109,14 +106,8 @@ impl AmqpConnector {
                 return Err(setup.refused(format!("looking for {inbound}: no answer in time")));
             }
         }
-        if options.confirms {
-            setup
-                .step(
-                    "enabling publisher confirms",
-                    publisher.confirm_select(ConfirmSelectOptions::default()),
-                )
-                .await?;
-        }
+        let confirms = confirm_if_asked(&publisher, options);
+        setup.step("enabling publisher confirms", confirms).await?;
 
         let consuming = setup.step("opening a channel", connection.create_channel()).await?;
         let mut args = bounded_queue_args(options.client_queue_max_len);

@@ -39,8 +39,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use lapin::message::{BasicReturnMessage, Delivery};
 use lapin::options::{
-    BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
-    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicConsumeOptions, BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::protocol::AMQPSoftError;
 use lapin::types::{FieldTable, ShortString};
@@ -53,8 +53,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::amqp::{
-    NO_ROUTE, SERVER_NAMED_PREFIX, Target, bounded_queue_args, describe, header_text, is_soft,
-    kind, millis, unique_suffix, worth_logging,
+    NO_ROUTE, SERVER_NAMED_PREFIX, Target, bounded_queue_args, confirm_if_asked, describe,
+    header_text, is_soft, kind, millis, unique_suffix, worth_logging,
 };
 use crate::channels::{Outgoing, Publisher, Pump};
 use crate::options::AmqpOptions;
@@ -545,14 +545,8 @@ impl BrokerConnection {
                 .step(what, publisher.queue_declare(queue, QueueDeclareOptions::default(), args))
                 .await?;
         }
-        if options.confirms {
-            setup
-                .step(
-                    "enabling publisher confirms",
-                    publisher.confirm_select(ConfirmSelectOptions::default()),
-                )
-                .await?;
-        }
+        let confirms = confirm_if_asked(&publisher, options);
+        setup.step("enabling publisher confirms", confirms).await?;
 
         let mut pumps = Vec::with_capacity(2);
         for queue in [shared.inbound.clone(), shared.dead.clone()] {
