@@ -52,6 +52,41 @@ async fn next_frame(server: &mut AmqpServer) -> (PeerId, Bytes) {
     }
 }
 
+/// Which way a frame goes in the latency measurement.
+#[derive(Clone, Copy)]
+enum Way {
+    /// Server → client, sent to the peer.
+    Direct(PeerId),
+    /// Server → client, published to a group the client is in.
+    Group(MatchId),
+    /// Client → server.
+    Up,
+}
+
+/// p50 and p99 of `LATENCY_SAMPLES` trips of one frame `way`, one at a time.
+async fn latency(
+    server: &mut AmqpServer,
+    client: &mut AmqpClient,
+    way: Way,
+) -> (Duration, Duration) {
+    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
+    for n in 0..LATENCY_SAMPLES as u64 {
+        let start = Instant::now();
+        match way {
+            Way::Direct(peer) => server.send(peer, frame(n)).unwrap(),
+            Way::Group(group) => server.publish(group, frame(n)).unwrap(),
+            Way::Up => client.send(frame(n)).unwrap(),
+        }
+        if let Way::Up = way {
+            next_frame(server).await;
+        } else {
+            client.recv().await.unwrap();
+        }
+        samples.push(start.elapsed());
+    }
+    percentiles(samples)
+}
+
 struct Report {
     mode: &'static str,
     down_direct: (Duration, Duration),
@@ -84,32 +119,9 @@ async fn measure(url: &str, confirms: bool, frames: u64) -> Report {
         next_frame(&mut server).await;
     }
 
-    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
-    for n in 0..LATENCY_SAMPLES as u64 {
-        let start = Instant::now();
-        server.send(peer, frame(n)).unwrap();
-        client.recv().await.unwrap();
-        samples.push(start.elapsed());
-    }
-    let down_direct = percentiles(samples);
-
-    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
-    for n in 0..LATENCY_SAMPLES as u64 {
-        let start = Instant::now();
-        server.publish(group, frame(n)).unwrap();
-        client.recv().await.unwrap();
-        samples.push(start.elapsed());
-    }
-    let down_group = percentiles(samples);
-
-    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
-    for n in 0..LATENCY_SAMPLES as u64 {
-        let start = Instant::now();
-        client.send(frame(n)).unwrap();
-        next_frame(&mut server).await;
-        samples.push(start.elapsed());
-    }
-    let up = percentiles(samples);
+    let down_direct = latency(&mut server, &mut client, Way::Direct(peer)).await;
+    let down_group = latency(&mut server, &mut client, Way::Group(group)).await;
+    let up = latency(&mut server, &mut client, Way::Up).await;
 
     // Server → client: a reader task counts, the sender keeps at most WINDOW in flight.
     let received = Arc::new(AtomicU64::new(0));
