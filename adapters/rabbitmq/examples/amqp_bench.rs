@@ -87,6 +87,26 @@ async fn latency(
     percentiles(samples)
 }
 
+/// Frames per second of sending `frames` frames with `send`, never more than `WINDOW` ahead
+/// of what `reader` has counted in `received`, until `reader` has them all; with what the
+/// reader hands back.
+async fn throughput<T>(
+    frames: u64,
+    received: &AtomicU64,
+    reader: tokio::task::JoinHandle<T>,
+    mut send: impl FnMut(Bytes),
+) -> (f64, T) {
+    let start = Instant::now();
+    for n in 0..frames {
+        while n - received.load(Ordering::Acquire) >= WINDOW {
+            tokio::task::yield_now().await;
+        }
+        send(frame(n));
+    }
+    let reader = reader.await.unwrap();
+    (frames as f64 / start.elapsed().as_secs_f64(), reader)
+}
+
 struct Report {
     mode: &'static str,
     down_direct: (Duration, Duration),
@@ -133,15 +153,8 @@ async fn measure(url: &str, confirms: bool, frames: u64) -> Report {
         }
         client
     });
-    let start = Instant::now();
-    for n in 0..frames {
-        while n - received.load(Ordering::Acquire) >= WINDOW {
-            tokio::task::yield_now().await;
-        }
-        server.send(peer, frame(n)).unwrap();
-    }
-    let client = reader.await.unwrap();
-    let down_rate = frames as f64 / start.elapsed().as_secs_f64();
+    let send = |frame| server.send(peer, frame).unwrap();
+    let (down_rate, client) = throughput(frames, &received, reader, send).await;
 
     // Client → server, the same way.
     let received = Arc::new(AtomicU64::new(0));
@@ -153,15 +166,8 @@ async fn measure(url: &str, confirms: bool, frames: u64) -> Report {
         }
         server
     });
-    let start = Instant::now();
-    for n in 0..frames {
-        while n - received.load(Ordering::Acquire) >= WINDOW {
-            tokio::task::yield_now().await;
-        }
-        client.send(frame(n)).unwrap();
-    }
-    let server = reader.await.unwrap();
-    let up_rate = frames as f64 / start.elapsed().as_secs_f64();
+    let (up_rate, server) =
+        throughput(frames, &received, reader, |frame| client.send(frame).unwrap()).await;
 
     let mut client = client;
     client.close().await;
