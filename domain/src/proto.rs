@@ -77,6 +77,33 @@ pub enum NameError {
     BadChar(char),
 }
 
+/// What a validated text newtype (`Name`, `RoomName`) has besides its `new`: its text, and
+/// the conversions its `#[serde(try_from = "String", into = "String")]` goes through, so
+/// that a decoded value is checked by `new` like any other.
+macro_rules! checked_text {
+    ($type:ident) => {
+        impl $type {
+            /// The text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $type {
+            type Error = NameError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                $type::new(&s)
+            }
+        }
+
+        impl From<$type> for String {
+            fn from(n: $type) -> String {
+                n.0
+            }
+        }
+    };
+}
+
 /// A player's display name: 1 to [`Name::MAX_CHARS`] characters, no control characters,
 /// trimmed.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
@@ -104,25 +131,9 @@ impl Name {
         }
         Ok(Name(s.to_owned()))
     }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Name {
-    type Error = NameError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Name::new(&s)
-    }
-}
-
-impl From<Name> for String {
-    fn from(n: Name) -> String {
-        n.0
-    }
-}
+checked_text!(Name);
 
 impl std::fmt::Display for Name {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -156,25 +167,9 @@ impl RoomName {
         }
         Ok(RoomName(raw.to_owned()))
     }
-
-    /// The room name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for RoomName {
-    type Error = NameError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        RoomName::new(&s)
-    }
-}
-
-impl From<RoomName> for String {
-    fn from(n: RoomName) -> String {
-        n.0
-    }
-}
+checked_text!(RoomName);
 
 /// Asks for a seat.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

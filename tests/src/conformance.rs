@@ -73,6 +73,20 @@ pub trait Harness: Send + Sync {
     async fn start(&self) -> (Box<dyn ServerTransport>, Arc<dyn Connector>);
 }
 
+/// A [`Harness`] whose endpoints are made without waiting (an in-process transport): each
+/// check calls the function once.
+pub struct Fresh<F>(pub F);
+
+#[async_trait]
+impl<F> Harness for Fresh<F>
+where
+    F: Fn() -> (Box<dyn ServerTransport>, Arc<dyn Connector>) + Send + Sync,
+{
+    async fn start(&self) -> (Box<dyn ServerTransport>, Arc<dyn Connector>) {
+        (self.0)()
+    }
+}
+
 /// Runs one check on a fresh multi-thread tokio runtime (two workers, timers and IO on):
 /// what `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` does, without
 /// requiring tokio in the adapter's test crate. Used by [`conformance_tests!`](crate::conformance_tests).
@@ -449,23 +463,17 @@ pub async fn recv_is_cancel_safe(harness: &dyn Harness) {
     let producer = tokio::spawn(paced(FRAMES, Arc::clone(&progress), move |seq| {
         link.client.send(data(UP, seq)).expect("client send on a healthy link");
     }));
-    let (mut next, mut interrupted) = (0, 0_u32);
-    within("client frames under cancellation", async {
-        while next < FRAMES {
-            tokio::select! {
-                event = server.recv() => {
-                    if let Incoming::Frame { from, frame } = event.expect("server recv") {
-                        assert_eq!(from, peer, "frame from an unexpected link");
-                        assert_eq!(seq_of(&frame, UP), next, "server recv lost or reordered a frame");
-                        next += 1;
-                        progress.store(next as usize, Ordering::Release);
-                    }
+    let interrupted =
+        receive_interrupted("server recv", FRAMES, &progress, async || {
+            match server.recv().await.expect("server recv") {
+                Incoming::Frame { from, frame } => {
+                    assert_eq!(from, peer, "frame from an unexpected link");
+                    Some(seq_of(&frame, UP))
                 }
-                () = interruption(interrupted) => interrupted += 1,
+                _ => None,
             }
-        }
-    })
-    .await;
+        })
+        .await;
     let send_one = within("the client producer", producer).await.expect("producer panicked");
     drop(send_one);
     tracing::debug!(interrupted, "server recv interrupted");
@@ -478,19 +486,8 @@ pub async fn recv_is_cancel_safe(harness: &dyn Harness) {
     let producer = tokio::spawn(paced(FRAMES, Arc::clone(&progress), move |seq| {
         server.send(peer, data(DOWN, seq)).expect("server send on a healthy link");
     }));
-    let (mut next, mut interrupted) = (0, 0_u32);
-    within("server frames under cancellation", async {
-        while next < FRAMES {
-            tokio::select! {
-                frame = link.client.recv() => {
-                    let frame = frame.expect("client recv");
-                    assert_eq!(seq_of(&frame, DOWN), next, "client recv lost or reordered a frame");
-                    next += 1;
-                    progress.store(next as usize, Ordering::Release);
-                }
-                () = interruption(interrupted) => interrupted += 1,
-            }
-        }
+    let interrupted = receive_interrupted("client recv", FRAMES, &progress, async || {
+        Some(seq_of(&link.client.recv().await.expect("client recv"), DOWN))
     })
     .await;
     let send_one = within("the server producer", producer).await.expect("producer panicked");
@@ -698,6 +695,35 @@ async fn paced<S: FnMut(u32) + Send + 'static>(
         }
     }
     send
+}
+
+/// Receives the data frames `0..frames` in order through `recv` (a frame's sequence number,
+/// or `None` for an event that is not one), every call raced against an [`interruption`]
+/// that cancels it, and tells the paced producer how far it got through `progress`.
+/// Returns how many calls were cancelled.
+async fn receive_interrupted(
+    what: &str,
+    frames: u32,
+    progress: &AtomicUsize,
+    mut recv: impl AsyncFnMut() -> Option<u32>,
+) -> u32 {
+    let (mut next, mut interrupted) = (0, 0_u32);
+    within(&format!("{what}: frames under cancellation"), async {
+        while next < frames {
+            tokio::select! {
+                seq = recv() => {
+                    if let Some(seq) = seq {
+                        assert_eq!(seq, next, "{what} lost or reordered a frame");
+                        next += 1;
+                        progress.store(next as usize, Ordering::Release);
+                    }
+                }
+                () = interruption(interrupted) => interrupted += 1,
+            }
+        }
+    })
+    .await;
+    interrupted
 }
 
 /// What races `recv` in the cancel-safety check: a yield (cancels right after recv's first

@@ -6,20 +6,14 @@ use std::sync::Arc;
 
 use pong_link_conditioner::{ConditionedConnector, LinkConditions};
 use pong_ports::{Connector, ServerTransport};
-use pong_tests::conformance::Harness;
+use pong_tests::conformance::Fresh;
 use pong_transport_memory::MemoryHub;
 
 /// A fresh hub per check, its connector wrapped.
-struct PerfectlyConditionedMemory;
-
-#[async_trait::async_trait]
-impl Harness for PerfectlyConditionedMemory {
-    async fn start(&self) -> (Box<dyn ServerTransport>, Arc<dyn Connector>) {
-        let hub = MemoryHub::default();
-        let connector =
-            ConditionedConnector::new(Arc::new(hub.connector()), LinkConditions::perfect());
-        (Box::new(hub.server().unwrap()), Arc::new(connector))
-    }
+fn perfectly_conditioned_memory() -> (Box<dyn ServerTransport>, Arc<dyn Connector>) {
+    let hub = MemoryHub::default();
+    let connector = ConditionedConnector::new(Arc::new(hub.connector()), LinkConditions::perfect());
+    (Box::new(hub.server().unwrap()), Arc::new(connector))
 }
 
-pong_tests::conformance_tests!(PerfectlyConditionedMemory);
+pong_tests::conformance_tests!(Fresh(perfectly_conditioned_memory));

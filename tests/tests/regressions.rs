@@ -147,6 +147,22 @@ fn conditioned(server: &Server, conditions: LinkConditions) -> (Arc<dyn Connecto
     (Arc::new(c), control)
 }
 
+/// Three players `p0`..`p2` of a 3-player match, each over a WAN link of its own (seeds
+/// `seed`, `seed + 1`, `seed + 2`), with the controls of those links.
+async fn three_on_wan(
+    server: &Server,
+    seed: u64,
+) -> (Vec<tokio::task::JoinHandle<Played>>, Vec<LinkControl>) {
+    let mut tasks = Vec::new();
+    let mut controls = Vec::new();
+    for i in 0..3u64 {
+        let (connector, control) = conditioned(server, wan(seed + i));
+        controls.push(control);
+        tasks.push(spawn_player(format!("p{i}"), 3, connector, i, Duration::ZERO).await);
+    }
+    (tasks, controls)
+}
+
 /// Every client's view of the end equals the server's.
 fn assert_agree(server: &Server, played: &[Played]) {
     let results = server.results();
@@ -259,13 +275,7 @@ async fn a_silent_member_is_reported_and_can_come_back() {
     let config = ServerConfig { lives: 5, ..short_matches(3) };
     let lost_timeout = Duration::from_micros(config.lost_timeout);
     let server = start_server(config, 11);
-    let mut tasks = Vec::new();
-    let mut controls = Vec::new();
-    for i in 0..3u64 {
-        let (connector, control) = conditioned(&server, wan(200 + i));
-        controls.push(control);
-        tasks.push(spawn_player(format!("p{i}"), 3, connector, i, Duration::ZERO).await);
-    }
+    let (tasks, controls) = three_on_wan(&server, 200).await;
     // Two seconds into the game (after the 3 s countdown), the third player's link goes
     // silent for three seconds.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -298,13 +308,7 @@ async fn a_silent_member_is_reported_and_can_come_back() {
 async fn after_the_grace_period_a_silent_side_becomes_a_wall() {
     let config = ServerConfig { grace: 5_000_000, lives: 5, ..short_matches(3) };
     let server = start_server(config, 12);
-    let mut tasks = Vec::new();
-    let mut controls = Vec::new();
-    for i in 0..3u64 {
-        let (connector, control) = conditioned(&server, wan(300 + i));
-        controls.push(control);
-        tasks.push(spawn_player(format!("p{i}"), 3, connector, i, Duration::ZERO).await);
-    }
+    let (mut tasks, controls) = three_on_wan(&server, 300).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     controls[2].cut();
     let mut played = Vec::new();

@@ -30,6 +30,12 @@ struct Setup {
     peer: PeerId,
 }
 
+/// The server gets `frame(1)` from `peer`, then its end.
+async fn frame_1_then_gone(server: &mut MemoryServer, peer: PeerId) {
+    assert_eq!(server.recv().await.unwrap(), Incoming::Frame { from: peer, frame: frame(1) });
+    assert!(matches!(server.recv().await.unwrap(), Incoming::Gone { peer: p, .. } if p == peer));
+}
+
 async fn setup(conditions: LinkConditions) -> Setup {
     let hub = MemoryHub::default();
     let mut server = hub.server().unwrap();
@@ -220,10 +226,7 @@ async fn close_hands_over_frames_in_flight_then_closes_the_inner_link() {
     assert_eq!(start.elapsed(), 100 * MS);
     assert_eq!(s.client.send(frame(2)), Err(TransportError::Closed));
     assert_eq!(s.client.recv().await, Err(TransportError::Closed));
-    assert_eq!(s.server.recv().await.unwrap(), Incoming::Frame { from: s.peer, frame: frame(1) });
-    assert!(
-        matches!(s.server.recv().await.unwrap(), Incoming::Gone { peer, .. } if peer == s.peer)
-    );
+    frame_1_then_gone(&mut s.server, s.peer).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -231,10 +234,7 @@ async fn dropping_the_client_closes_the_inner_link_after_frames_in_flight() {
     let mut s = setup(LinkConditions::wan(100 * MS, Duration::ZERO)).await;
     s.client.send(frame(1)).unwrap();
     drop(s.client);
-    assert_eq!(s.server.recv().await.unwrap(), Incoming::Frame { from: s.peer, frame: frame(1) });
-    assert!(
-        matches!(s.server.recv().await.unwrap(), Incoming::Gone { peer, .. } if peer == s.peer)
-    );
+    frame_1_then_gone(&mut s.server, s.peer).await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -8,7 +8,7 @@ use pong_ports::{
     ClientTransport, Connector, Incoming, MatchId, PeerId, ServerTransport, TransportError,
 };
 
-use crate::{MemoryHub, MemoryOptions};
+use crate::{MemoryClient, MemoryHub, MemoryOptions, MemoryServer};
 
 fn small(capacity: usize) -> MemoryHub {
     MemoryHub::new(MemoryOptions { queue_capacity: capacity, ..MemoryOptions::default() })
@@ -28,6 +28,24 @@ async fn expect_connected(server: &mut impl ServerTransport) -> PeerId {
         Some(Incoming::Connected(peer)) => peer,
         other => panic!("expected Connected, got {other:?}"),
     }
+}
+
+/// A default hub with its server and one client, seen connected.
+async fn one_client() -> (MemoryHub, MemoryServer, MemoryClient, PeerId) {
+    let hub = MemoryHub::default();
+    let mut server = hub.server().unwrap();
+    let client = hub.connector().connect_client().unwrap();
+    let peer = expect_connected(&mut server).await;
+    (hub, server, client, peer)
+}
+
+/// A default hub with its server and two clients, their `Connected` events not yet read.
+fn two_clients() -> (MemoryHub, MemoryServer, MemoryClient, MemoryClient) {
+    let hub = MemoryHub::default();
+    let server = hub.server().unwrap();
+    let a = hub.connector().connect_client().unwrap();
+    let b = hub.connector().connect_client().unwrap();
+    (hub, server, a, b)
 }
 
 #[tokio::test(start_paused = true)]
@@ -80,10 +98,7 @@ async fn close_and_drop_report_gone_exactly_once() {
 
 #[tokio::test(start_paused = true)]
 async fn disconnect_delivers_queued_frames_then_closes() {
-    let hub = MemoryHub::default();
-    let mut server = hub.server().unwrap();
-    let mut client = hub.connector().connect_client().unwrap();
-    let peer = expect_connected(&mut server).await;
+    let (_hub, mut server, mut client, peer) = one_client().await;
 
     server.send(peer, frame(1)).unwrap();
     server.send(peer, frame(2)).unwrap();
@@ -102,10 +117,7 @@ async fn disconnect_delivers_queued_frames_then_closes() {
 
 #[tokio::test(start_paused = true)]
 async fn dropping_the_server_closes_every_link() {
-    let hub = MemoryHub::default();
-    let mut server = hub.server().unwrap();
-    let mut a = hub.connector().connect_client().unwrap();
-    let mut b = hub.connector().connect_client().unwrap();
+    let (_hub, mut server, mut a, mut b) = two_clients();
     let pa = expect_connected(&mut server).await;
     server.send(pa, frame(7)).unwrap();
     drop(server);
@@ -212,10 +224,7 @@ async fn frame_size_is_configurable_and_enforced_both_ways() {
 
 #[tokio::test(start_paused = true)]
 async fn leaving_or_vanishing_removes_a_peer_from_its_groups() {
-    let hub = MemoryHub::default();
-    let mut server = hub.server().unwrap();
-    let mut a = hub.connector().connect_client().unwrap();
-    let mut b = hub.connector().connect_client().unwrap();
+    let (_hub, mut server, mut a, mut b) = two_clients();
     let pa = expect_connected(&mut server).await;
     let pb = expect_connected(&mut server).await;
     let g = MatchId(3);
@@ -240,10 +249,7 @@ async fn leaving_or_vanishing_removes_a_peer_from_its_groups() {
 
 #[tokio::test(start_paused = true)]
 async fn a_severed_link_goes_quiet_without_telling_anyone() {
-    let hub = MemoryHub::default();
-    let mut server = hub.server().unwrap();
-    let mut client = hub.connector().connect_client().unwrap();
-    let peer = expect_connected(&mut server).await;
+    let (_hub, mut server, mut client, peer) = one_client().await;
     server.send(peer, frame(1)).unwrap();
     client.sever_silently();
 
@@ -262,10 +268,7 @@ async fn a_severed_link_goes_quiet_without_telling_anyone() {
 
 #[tokio::test(start_paused = true)]
 async fn the_hub_severs_by_peer_id() {
-    let hub = MemoryHub::default();
-    let mut server = hub.server().unwrap();
-    let client = hub.connector().connect_client().unwrap();
-    let peer = expect_connected(&mut server).await;
+    let (hub, mut server, client, peer) = one_client().await;
     assert!(hub.sever_silently(peer));
     assert!(!hub.sever_silently(PeerId(12345)));
     client.send(frame(1)).unwrap();

@@ -52,6 +52,61 @@ async fn next_frame(server: &mut AmqpServer) -> (PeerId, Bytes) {
     }
 }
 
+/// Which way a frame goes in the latency measurement.
+#[derive(Clone, Copy)]
+enum Way {
+    /// Server → client, sent to the peer.
+    Direct(PeerId),
+    /// Server → client, published to a group the client is in.
+    Group(MatchId),
+    /// Client → server.
+    Up,
+}
+
+/// p50 and p99 of `LATENCY_SAMPLES` trips of one frame `way`, one at a time.
+async fn latency(
+    server: &mut AmqpServer,
+    client: &mut AmqpClient,
+    way: Way,
+) -> (Duration, Duration) {
+    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
+    for n in 0..LATENCY_SAMPLES as u64 {
+        let start = Instant::now();
+        match way {
+            Way::Direct(peer) => server.send(peer, frame(n)).unwrap(),
+            Way::Group(group) => server.publish(group, frame(n)).unwrap(),
+            Way::Up => client.send(frame(n)).unwrap(),
+        }
+        if let Way::Up = way {
+            next_frame(server).await;
+        } else {
+            client.recv().await.unwrap();
+        }
+        samples.push(start.elapsed());
+    }
+    percentiles(samples)
+}
+
+/// Frames per second of sending `frames` frames with `send`, never more than `WINDOW` ahead
+/// of what `reader` has counted in `received`, until `reader` has them all; with what the
+/// reader hands back.
+async fn throughput<T>(
+    frames: u64,
+    received: &AtomicU64,
+    reader: tokio::task::JoinHandle<T>,
+    mut send: impl FnMut(Bytes),
+) -> (f64, T) {
+    let start = Instant::now();
+    for n in 0..frames {
+        while n - received.load(Ordering::Acquire) >= WINDOW {
+            tokio::task::yield_now().await;
+        }
+        send(frame(n));
+    }
+    let reader = reader.await.unwrap();
+    (frames as f64 / start.elapsed().as_secs_f64(), reader)
+}
+
 struct Report {
     mode: &'static str,
     down_direct: (Duration, Duration),
@@ -84,32 +139,9 @@ async fn measure(url: &str, confirms: bool, frames: u64) -> Report {
         next_frame(&mut server).await;
     }
 
-    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
-    for n in 0..LATENCY_SAMPLES as u64 {
-        let start = Instant::now();
-        server.send(peer, frame(n)).unwrap();
-        client.recv().await.unwrap();
-        samples.push(start.elapsed());
-    }
-    let down_direct = percentiles(samples);
-
-    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
-    for n in 0..LATENCY_SAMPLES as u64 {
-        let start = Instant::now();
-        server.publish(group, frame(n)).unwrap();
-        client.recv().await.unwrap();
-        samples.push(start.elapsed());
-    }
-    let down_group = percentiles(samples);
-
-    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
-    for n in 0..LATENCY_SAMPLES as u64 {
-        let start = Instant::now();
-        client.send(frame(n)).unwrap();
-        next_frame(&mut server).await;
-        samples.push(start.elapsed());
-    }
-    let up = percentiles(samples);
+    let down_direct = latency(&mut server, &mut client, Way::Direct(peer)).await;
+    let down_group = latency(&mut server, &mut client, Way::Group(group)).await;
+    let up = latency(&mut server, &mut client, Way::Up).await;
 
     // Server → client: a reader task counts, the sender keeps at most WINDOW in flight.
     let received = Arc::new(AtomicU64::new(0));
@@ -121,15 +153,8 @@ async fn measure(url: &str, confirms: bool, frames: u64) -> Report {
         }
         client
     });
-    let start = Instant::now();
-    for n in 0..frames {
-        while n - received.load(Ordering::Acquire) >= WINDOW {
-            tokio::task::yield_now().await;
-        }
-        server.send(peer, frame(n)).unwrap();
-    }
-    let client = reader.await.unwrap();
-    let down_rate = frames as f64 / start.elapsed().as_secs_f64();
+    let send = |frame| server.send(peer, frame).unwrap();
+    let (down_rate, client) = throughput(frames, &received, reader, send).await;
 
     // Client → server, the same way.
     let received = Arc::new(AtomicU64::new(0));
@@ -141,15 +166,8 @@ async fn measure(url: &str, confirms: bool, frames: u64) -> Report {
         }
         server
     });
-    let start = Instant::now();
-    for n in 0..frames {
-        while n - received.load(Ordering::Acquire) >= WINDOW {
-            tokio::task::yield_now().await;
-        }
-        client.send(frame(n)).unwrap();
-    }
-    let server = reader.await.unwrap();
-    let up_rate = frames as f64 / start.elapsed().as_secs_f64();
+    let (up_rate, server) =
+        throughput(frames, &received, reader, |frame| client.send(frame).unwrap()).await;
 
     let mut client = client;
     client.close().await;

@@ -5,10 +5,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use lapin::options::ConfirmSelectOptions;
 use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::uri::{AMQPScheme, AMQPUri, SASLMechanism};
-use lapin::{Connection, ConnectionProperties, Error as LapinError, ErrorKind};
+use lapin::{Channel, Connection, ConnectionProperties, Error as LapinError, ErrorKind};
 use pong_ports::TransportError;
 
 use crate::options::AmqpOptions;
@@ -31,6 +32,19 @@ pub(crate) mod kind {
 /// Broker-named queues start with this; RabbitMQ refuses `amq.` names to clients, so a
 /// `reply_to` with this prefix names a queue the broker made (never the server's own).
 pub(crate) const SERVER_NAMED_PREFIX: &str = "amq.gen-";
+
+/// Puts an end's publishing channel in confirm mode if the options ask for publisher
+/// confirms; does nothing otherwise.
+pub(crate) async fn confirm_if_asked(
+    publisher: &Channel,
+    options: &AmqpOptions,
+) -> lapin::Result<()> {
+    if options.confirms {
+        publisher.confirm_select(ConfirmSelectOptions::default()).await
+    } else {
+        Ok(())
+    }
+}
 
 /// `reply_code` of a mandatory message that matched no queue.
 pub(crate) const NO_ROUTE: u16 = 312;

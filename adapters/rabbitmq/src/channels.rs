@@ -31,7 +31,7 @@ use lapin::types::{DeliveryTag, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Consumer, PublisherConfirm};
 
 use crate::amqp::worth_logging;
-use crate::stats::{Counters, bump};
+use crate::stats::Counters;
 
 /// Publishes started but not yet written by lapin's socket thread.
 const WRITE_WINDOW: usize = 256;
@@ -139,9 +139,7 @@ impl<'a, R: FnMut(&BasicReturnMessage)> Publisher<'a, R> {
                     writing.pop_front();
                     match result {
                         Ok(confirm) => {
-                            self.counters
-                                .published
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            self.counters.published.bump();
                             if self.confirms {
                                 confirming.push_back(confirm);
                             }
@@ -159,7 +157,7 @@ impl<'a, R: FnMut(&BasicReturnMessage)> Publisher<'a, R> {
                         }
                     }
                     Ok(Confirmation::Nack(returned)) => {
-                        let count = bump(&self.counters.nacked);
+                        let count = self.counters.nacked.bump();
                         if worth_logging(count) {
                             tracing::warn!(count, "the broker refused a frame (basic.nack)");
                         }
@@ -208,7 +206,7 @@ impl<'a, R: FnMut(&BasicReturnMessage)> Publisher<'a, R> {
     }
 
     fn returned(&mut self, message: &BasicReturnMessage) {
-        bump(&self.counters.returned);
+        self.counters.returned.bump();
         tracing::debug!(
             reply_code = message.reply_code,
             reply_text = %message.reply_text,
@@ -219,7 +217,7 @@ impl<'a, R: FnMut(&BasicReturnMessage)> Publisher<'a, R> {
     }
 
     fn lost(&self, frames: usize) {
-        self.counters.lost_in_flight.fetch_add(frames as u64, std::sync::atomic::Ordering::Relaxed);
+        self.counters.lost_in_flight.add(frames as u64);
     }
 }
 

@@ -26,25 +26,22 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use lapin::message::{BasicReturnMessage, Delivery};
-use lapin::options::{
-    BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::protocol::AMQPSoftError;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
 use pong_ports::{ClientTransport, Connector, Frame, MatchId, TransportError};
-use pong_transport_support::{check_frame_len, lock};
+use pong_transport_support::{Counter, check_frame_len, lock};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::amqp::{
-    NO_ROUTE, Target, bounded_queue_args, describe, is_soft, kind, millis, unique_suffix,
-    worth_logging,
+    NO_ROUTE, Target, bounded_queue_args, confirm_if_asked, describe, is_soft, kind, millis,
+    unique_suffix, worth_logging,
 };
 use crate::channels::{Outgoing, Publisher, Pump};
 use crate::options::AmqpOptions;
-use crate::stats::{AmqpStats, Counters, bump};
+use crate::stats::{AmqpStats, Counters};
 
 /// Opens connections to one server through one broker. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -109,14 +106,8 @@ impl AmqpConnector {
                 return Err(setup.refused(format!("looking for {inbound}: no answer in time")));
             }
         }
-        if options.confirms {
-            setup
-                .step(
-                    "enabling publisher confirms",
-                    publisher.confirm_select(ConfirmSelectOptions::default()),
-                )
-                .await?;
-        }
+        let confirms = confirm_if_asked(&publisher, options);
+        setup.step("enabling publisher confirms", confirms).await?;
 
         let consuming = setup.step("opening a channel", connection.create_channel()).await?;
         let mut args = bounded_queue_args(options.client_queue_max_len);
@@ -355,7 +346,7 @@ impl ClientTransport for AmqpClient {
             return Err(TransportError::Closed);
         }
         let frame = self.inbox.recv().await.ok_or(TransportError::Closed)?;
-        bump(&self.shared.counters.delivered);
+        self.shared.counters.delivered.bump();
         Ok(frame)
     }
 
@@ -368,7 +359,7 @@ impl ClientTransport for AmqpClient {
         match outbox.try_send(self.outgoing(frame, None)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
-                bump(&self.shared.counters.dropped_buffer_full);
+                self.shared.counters.dropped_buffer_full.bump();
                 // Rule 7: a connection whose queue overflows is closed, not buffered without bound.
                 // The client has no PeerId to put in `Backpressure`, so it reports `Closed`.
                 tracing::warn!(
@@ -574,8 +565,8 @@ fn classify(
 ) -> Action {
     let exchange = delivery.exchange.as_str();
     let direct = exchange.is_empty();
-    let refuse = |counter, what: &str| {
-        let count = bump(counter);
+    let refuse = |counter: &Counter, what: &str| {
+        let count = counter.bump();
         if worth_logging(count) {
             tracing::warn!(count, what, exchange, routing_key = %delivery.routing_key, "amqp client: delivery dropped");
         }
@@ -591,7 +582,7 @@ fn classify(
                     Ok(group) if !admitted.contains(&group) => {
                         // Published before the server joined this connection to the group, or
                         // after it removed it: not a member then.
-                        bump(&counters.filtered);
+                        counters.filtered.bump();
                         return Action::Ignore;
                     }
                     Ok(_) => {}

@@ -39,8 +39,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use lapin::message::{BasicReturnMessage, Delivery};
 use lapin::options::{
-    BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
-    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicConsumeOptions, BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::protocol::AMQPSoftError;
 use lapin::types::{FieldTable, ShortString};
@@ -53,12 +53,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::amqp::{
-    NO_ROUTE, SERVER_NAMED_PREFIX, Target, bounded_queue_args, describe, header_text, is_soft,
-    kind, millis, unique_suffix, worth_logging,
+    NO_ROUTE, SERVER_NAMED_PREFIX, Target, bounded_queue_args, confirm_if_asked, describe,
+    header_text, is_soft, kind, millis, unique_suffix, worth_logging,
 };
 use crate::channels::{Outgoing, Publisher, Pump};
 use crate::options::AmqpOptions;
-use crate::stats::{AmqpStats, Counters, bump};
+use crate::stats::{AmqpStats, Counters};
 
 /// Queue names remembered after their peer ended, so late frames from them are refused.
 const RETIRED_MEMORY: usize = 65_536;
@@ -225,7 +225,7 @@ impl Shared {
     /// Hands a message to the current connection's publisher, never waiting.
     fn enqueue(&self, state: &State, message: Outgoing) -> Result<(), TransportError> {
         let Some(send_buffer) = &state.send_buffer else {
-            let count = bump(&self.counters.dropped_link_down);
+            let count = self.counters.dropped_link_down.bump();
             if worth_logging(count) {
                 tracing::warn!(count, "amqp server: broker connection down, frame dropped");
             }
@@ -236,7 +236,7 @@ impl Shared {
         match send_buffer.try_send(message) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
-                let count = bump(&self.counters.dropped_buffer_full);
+                let count = self.counters.dropped_buffer_full.bump();
                 if worth_logging(count) {
                     tracing::warn!(count, "amqp server: send buffer full, frame dropped");
                 }
@@ -280,7 +280,7 @@ impl Shared {
             None => false,
             Some(kind::BYE) => true,
             Some(other) => {
-                let count = bump(&self.counters.refused_unknown);
+                let count = self.counters.refused_unknown.bump();
                 if worth_logging(count) {
                     tracing::warn!(
                         count,
@@ -292,14 +292,14 @@ impl Shared {
             }
         };
         let Some(queue) = properties.reply_to().clone() else {
-            let count = bump(&self.counters.refused_no_reply_to);
+            let count = self.counters.refused_no_reply_to.bump();
             if worth_logging(count) {
                 tracing::warn!(count, "amqp server: message without reply_to dropped");
             }
             return;
         };
         if !queue.as_str().starts_with(SERVER_NAMED_PREFIX) {
-            let count = bump(&self.counters.refused_bad_reply_to);
+            let count = self.counters.refused_bad_reply_to.bump();
             if worth_logging(count) {
                 tracing::warn!(count, reply_to = %queue, "amqp server: reply_to is not a broker-named queue; dropped");
             }
@@ -316,7 +316,7 @@ impl Shared {
             return;
         }
         if delivery.data.len() > self.options.max_frame_len {
-            let count = bump(&self.counters.refused_oversized);
+            let count = self.counters.refused_oversized.bump();
             if worth_logging(count) {
                 tracing::warn!(
                     count,
@@ -331,7 +331,7 @@ impl Shared {
         let credit = self.credit.take().await;
         let mut state = self.state();
         if state.retired.contains(&queue) {
-            let count = bump(&self.counters.refused_retired);
+            let count = self.counters.refused_retired.bump();
             if worth_logging(count) {
                 tracing::debug!(count, "amqp server: frame from a connection that is gone dropped");
             }
@@ -362,7 +362,7 @@ impl Shared {
         {
             // Only the server publishes to client queues with its verified user_id, and dead
             // letters keep it; anything else was published here directly.
-            let count = bump(&self.counters.refused_forged);
+            let count = self.counters.refused_forged.bump();
             if worth_logging(count) {
                 tracing::warn!(count, "amqp server: dead letter without our user_id dropped");
             }
@@ -372,11 +372,11 @@ impl Shared {
         let queue = headers.and_then(|h| header_text(h, "x-first-death-queue"));
         let reason = headers.and_then(|h| header_text(h, "x-first-death-reason"));
         let Some(queue) = queue.and_then(|q| std::str::from_utf8(q).ok()) else {
-            bump(&self.counters.refused_unknown);
+            self.counters.refused_unknown.bump();
             return;
         };
         let reason = reason.and_then(|r| std::str::from_utf8(r).ok()).unwrap_or("unknown");
-        bump(&self.counters.dead_lettered);
+        self.counters.dead_lettered.bump();
         let mut state = self.state();
         let Some(&peer) = state.by_queue.get(queue) else { return };
         let why = match reason {
@@ -545,14 +545,8 @@ impl BrokerConnection {
                 .step(what, publisher.queue_declare(queue, QueueDeclareOptions::default(), args))
                 .await?;
         }
-        if options.confirms {
-            setup
-                .step(
-                    "enabling publisher confirms",
-                    publisher.confirm_select(ConfirmSelectOptions::default()),
-                )
-                .await?;
-        }
+        let confirms = confirm_if_asked(&publisher, options);
+        setup.step("enabling publisher confirms", confirms).await?;
 
         let mut pumps = Vec::with_capacity(2);
         for queue in [shared.inbound.clone(), shared.dead.clone()] {
@@ -719,7 +713,7 @@ async fn supervise(
         };
         let cut = shared.detach();
         let stranded = connection.outgoing.len() as u64;
-        shared.counters.lost_in_flight.fetch_add(stranded, std::sync::atomic::Ordering::Relaxed);
+        shared.counters.lost_in_flight.add(stranded);
         tracing::warn!(
             %reason,
             stranded,
@@ -746,7 +740,7 @@ async fn supervise(
             }
         };
         backoff.reset();
-        bump(&shared.counters.reconnects);
+        shared.counters.reconnects.bump();
         tracing::info!(queue = %shared.inbound, "amqp server: reconnected to the broker");
     }
 }
@@ -761,7 +755,7 @@ impl ServerTransport for AmqpServer {
         // The sender lives in `shared`, which we hold, so this never reports closed.
         let incoming = self.events.recv().await?;
         if matches!(incoming, Incoming::Frame { .. }) {
-            bump(&self.shared.counters.delivered);
+            self.shared.counters.delivered.bump();
         }
         Ok(incoming)
     }

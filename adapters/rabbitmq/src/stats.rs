@@ -4,7 +4,7 @@
 //! (thinned out, see `amqp::worth_logging`) and counted here, so the counts tell the full story
 //! when the log does not.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use pong_transport_support::Counter;
 
 /// A snapshot of an endpoint's counters (see [`AmqpServer::stats`](crate::AmqpServer::stats)
 /// and [`AmqpClient::stats`](crate::AmqpClient::stats)). Fields that do not apply to one
@@ -49,49 +49,43 @@ pub struct AmqpStats {
 /// The live counters behind [`AmqpStats`].
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) published: AtomicU64,
-    pub(crate) delivered: AtomicU64,
-    pub(crate) dropped_link_down: AtomicU64,
-    pub(crate) dropped_buffer_full: AtomicU64,
-    pub(crate) lost_in_flight: AtomicU64,
-    pub(crate) refused_no_reply_to: AtomicU64,
-    pub(crate) refused_bad_reply_to: AtomicU64,
-    pub(crate) refused_oversized: AtomicU64,
-    pub(crate) refused_retired: AtomicU64,
-    pub(crate) refused_unknown: AtomicU64,
-    pub(crate) filtered: AtomicU64,
-    pub(crate) returned: AtomicU64,
-    pub(crate) nacked: AtomicU64,
-    pub(crate) dead_lettered: AtomicU64,
-    pub(crate) refused_forged: AtomicU64,
-    pub(crate) reconnects: AtomicU64,
-}
-
-/// Adds one and returns the new count (for `amqp::worth_logging`).
-pub(crate) fn bump(counter: &AtomicU64) -> u64 {
-    counter.fetch_add(1, Ordering::Relaxed) + 1
+    pub(crate) published: Counter,
+    pub(crate) delivered: Counter,
+    pub(crate) dropped_link_down: Counter,
+    pub(crate) dropped_buffer_full: Counter,
+    pub(crate) lost_in_flight: Counter,
+    pub(crate) refused_no_reply_to: Counter,
+    pub(crate) refused_bad_reply_to: Counter,
+    pub(crate) refused_oversized: Counter,
+    pub(crate) refused_retired: Counter,
+    pub(crate) refused_unknown: Counter,
+    pub(crate) filtered: Counter,
+    pub(crate) returned: Counter,
+    pub(crate) nacked: Counter,
+    pub(crate) dead_lettered: Counter,
+    pub(crate) refused_forged: Counter,
+    pub(crate) reconnects: Counter,
 }
 
 impl Counters {
     pub(crate) fn snapshot(&self) -> AmqpStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         AmqpStats {
-            published: get(&self.published),
-            delivered: get(&self.delivered),
-            dropped_link_down: get(&self.dropped_link_down),
-            dropped_buffer_full: get(&self.dropped_buffer_full),
-            lost_in_flight: get(&self.lost_in_flight),
-            refused_no_reply_to: get(&self.refused_no_reply_to),
-            refused_bad_reply_to: get(&self.refused_bad_reply_to),
-            refused_oversized: get(&self.refused_oversized),
-            refused_retired: get(&self.refused_retired),
-            refused_unknown: get(&self.refused_unknown),
-            filtered: get(&self.filtered),
-            returned: get(&self.returned),
-            nacked: get(&self.nacked),
-            dead_lettered: get(&self.dead_lettered),
-            refused_forged: get(&self.refused_forged),
-            reconnects: get(&self.reconnects),
+            published: self.published.get(),
+            delivered: self.delivered.get(),
+            dropped_link_down: self.dropped_link_down.get(),
+            dropped_buffer_full: self.dropped_buffer_full.get(),
+            lost_in_flight: self.lost_in_flight.get(),
+            refused_no_reply_to: self.refused_no_reply_to.get(),
+            refused_bad_reply_to: self.refused_bad_reply_to.get(),
+            refused_oversized: self.refused_oversized.get(),
+            refused_retired: self.refused_retired.get(),
+            refused_unknown: self.refused_unknown.get(),
+            filtered: self.filtered.get(),
+            returned: self.returned.get(),
+            nacked: self.nacked.get(),
+            dead_lettered: self.dead_lettered.get(),
+            refused_forged: self.refused_forged.get(),
+            reconnects: self.reconnects.get(),
         }
     }
 }

@@ -57,10 +57,7 @@ async fn client_recv(client: &mut AmqpClient) -> Result<Bytes, TransportError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_transport_survives_a_broker_restart() {
     let _hold = common::BrokerLock::exclusive("broker restart");
-    let Some(url) = common::broker("broker restart") else { return };
-    if !common::rabbitmqctl_or_skip("broker restart") {
-        return;
-    }
+    let Some(url) = common::broker_with_rabbitmqctl("broker restart") else { return };
     let options = AmqpOptions {
         reconnect_min: Duration::from_millis(100),
         reconnect_max: Duration::from_secs(1),

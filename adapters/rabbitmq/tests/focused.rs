@@ -161,10 +161,7 @@ async fn leave_then_join_again_stops_then_resumes_a_group() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_whose_connection_is_killed_is_reported_gone() {
-    let Some(url) = common::broker("killed connection") else { return };
-    if !common::rabbitmqctl_or_skip("killed connection") {
-        return;
-    }
+    let Some(url) = common::broker_with_rabbitmqctl("killed connection") else { return };
     let options =
         AmqpOptions { probe_interval: Duration::from_millis(200), ..common::options("killed") };
     let (mut server, connector) = start(&url, options).await;
@@ -195,10 +192,7 @@ async fn a_client_whose_connection_is_killed_is_reported_gone() {
 /// instead of waiting on a server that no longer knows them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_server_connection_cuts_every_link_and_ends_those_that_survived_it() {
-    let Some(url) = common::broker("server connection killed") else { return };
-    if !common::rabbitmqctl_or_skip("server connection killed") {
-        return;
-    }
+    let Some(url) = common::broker_with_rabbitmqctl("server connection killed") else { return };
     let options = AmqpOptions {
         reconnect_min: Duration::from_millis(50),
         reconnect_max: Duration::from_millis(500),

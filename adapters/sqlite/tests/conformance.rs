@@ -231,22 +231,29 @@ async fn must_6_damage_is_reported_never_hidden() {
     store.check().await.unwrap();
 }
 
-#[test]
-fn must_7_readers_see_whole_batches_while_a_server_writes() {
+/// A new store in a temporary folder with match 1 created, a task writing `batches` batches
+/// of ten ticks to it (as a server does meanwhile), and a read-only handle on it.
+fn write_batches(
+    batches: u32,
+) -> (tempfile::TempDir, tokio::runtime::Runtime, tokio::task::JoinHandle<()>, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let path = db(&dir);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let writer = SqliteStore::open(&path).unwrap();
     rt.block_on(writer.append(vec![created(1)])).unwrap();
-    let w = writer.clone();
     let writing = rt.spawn(async move {
-        for b in 0..200u32 {
-            // Ten records a batch.
+        for b in 0..batches {
             let batch = (1..=10).map(|k| tick(1, b * 10 + k)).collect();
-            w.append(batch).await.unwrap();
+            writer.append(batch).await.unwrap();
         }
     });
     let reader = SqliteStore::open_read_only(&path).unwrap();
+    (dir, rt, writing, reader)
+}
+
+#[test]
+fn must_7_readers_see_whole_batches_while_a_server_writes() {
+    let (dir, rt, writing, reader) = write_batches(200);
     let mut sizes = Vec::new();
     rt.block_on(async {
         while !writing.is_finished() {
@@ -265,19 +272,7 @@ fn must_7_readers_see_whole_batches_while_a_server_writes() {
 
 #[test]
 fn must_7_a_copy_taken_during_writes_is_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db(&dir);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let writer = SqliteStore::open(&path).unwrap();
-    rt.block_on(writer.append(vec![created(1)])).unwrap();
-    let w = writer.clone();
-    let writing = rt.spawn(async move {
-        for b in 0..300u32 {
-            let batch = (1..=10).map(|k| tick(1, b * 10 + k)).collect();
-            w.append(batch).await.unwrap();
-        }
-    });
-    let reader = SqliteStore::open_read_only(&path).unwrap();
+    let (dir, rt, writing, reader) = write_batches(300);
     let mut copies = 0;
     while !writing.is_finished() {
         let copy = dir.path().join(format!("copy{copies}.db"));

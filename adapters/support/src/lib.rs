@@ -12,7 +12,8 @@
 //!   [`Credit`] until `recv` hands it out.
 //! - [`backoff`]: capped exponential [`Backoff`] and the client's [`ReconnectPolicy`], used
 //!   by the runtime, the Bevy bridge and the RabbitMQ server's reconnects.
-//! - [`check_frame_len`] and [`lock`], the two lines every endpoint starts with.
+//! - [`check_frame_len`] and [`lock`], the two lines every endpoint starts with, and
+//!   [`Counter`], what an endpoint's statistics are made of.
 //!
 //! Nothing here looks inside a frame or knows a wire protocol.
 
@@ -20,6 +21,7 @@ pub mod backoff;
 pub mod events;
 pub mod peers;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pong_ports::{Frame, TransportError};
@@ -44,6 +46,29 @@ pub fn check_frame_len(frame: &Frame, max: usize) -> Result<(), TransportError> 
 /// the endpoint down with it.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One statistic of an endpoint, counted from any task and read for a snapshot. Relaxed:
+/// a count is reported, it orders nothing.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one and returns the new count (to log only now and then).
+    pub fn bump(&self) -> u64 {
+        self.add(1)
+    }
+
+    /// Adds `n` and returns the new count.
+    pub fn add(&self, n: u64) -> u64 {
+        self.0.fetch_add(n, Ordering::Relaxed) + n
+    }
+
+    /// The count.
+    #[must_use]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]

@@ -92,10 +92,7 @@ pub(crate) async fn run<C>(
         end = &mut up => match end {
             Up::ClientEof => {
                 // Let the ROUTER see the end and flush what it still has for the client.
-                tokio::select! {
-                    () = cancel.cancelled() => {}
-                    _ = tokio::time::timeout(LINGER, &mut down) => {}
-                }
+                linger(cancel, &mut down).await;
                 Ended::Closed
             }
             Up::ClientFailed => Ended::Closed,
@@ -107,10 +104,7 @@ pub(crate) async fn run<C>(
                 // The client has been sent everything and an end of stream; read (and
                 // discard) until it closes too, so that closing never resets a connection
                 // whose last bytes it has not read yet.
-                tokio::select! {
-                    () = cancel.cancelled() => {}
-                    _ = tokio::time::timeout(LINGER, &mut up) => {}
-                }
+                linger(cancel, &mut up).await;
                 Ended::Closed
             }
             Down::ClientFailed => Ended::Closed,
@@ -118,6 +112,14 @@ pub(crate) async fn run<C>(
         },
     };
     report(ended);
+}
+
+/// Gives the other direction up to [`LINGER`] to finish, unless the relay is cancelled first.
+async fn linger(cancel: &CancellationToken, other: impl Future + Unpin) {
+    tokio::select! {
+        () = cancel.cancelled() => {}
+        _ = tokio::time::timeout(LINGER, other) => {}
+    }
 }
 
 /// Client → ROUTER, through the guard. After the ROUTER side has closed, keeps reading so

@@ -39,7 +39,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use pong_ports::{Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError};
 use pong_transport_support::{
-    Credits, EventReceiver, EventSender, Outbox, PeerServer, PeerTable, Refusal, events, lock,
+    Counter, Credits, EventReceiver, EventSender, Outbox, PeerServer, PeerTable, Refusal, events,
+    lock,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -85,34 +86,29 @@ pub struct ZmqServerStats {
 
 #[derive(Debug, Default)]
 struct Counters {
-    frames: AtomicU64,
-    malformed: AtomicU64,
-    oversized: AtomicU64,
-    after_close: AtomicU64,
-    overflows: AtomicU64,
-    misbehaving: AtomicU64,
-    violations: AtomicU64,
-    handshake_timeouts: AtomicU64,
-    stalls: AtomicU64,
+    frames: Counter,
+    malformed: Counter,
+    oversized: Counter,
+    after_close: Counter,
+    overflows: Counter,
+    misbehaving: Counter,
+    violations: Counter,
+    handshake_timeouts: Counter,
+    stalls: Counter,
 }
 
 impl Counters {
-    fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
     fn snapshot(&self) -> ZmqServerStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         ZmqServerStats {
-            frames: get(&self.frames),
-            malformed: get(&self.malformed),
-            oversized: get(&self.oversized),
-            after_close: get(&self.after_close),
-            overflows: get(&self.overflows),
-            misbehaving: get(&self.misbehaving),
-            violations: get(&self.violations),
-            handshake_timeouts: get(&self.handshake_timeouts),
-            stalls: get(&self.stalls),
+            frames: self.frames.get(),
+            malformed: self.malformed.get(),
+            oversized: self.oversized.get(),
+            after_close: self.after_close.get(),
+            overflows: self.overflows.get(),
+            misbehaving: self.misbehaving.get(),
+            violations: self.violations.get(),
+            handshake_timeouts: self.handshake_timeouts.get(),
+            stalls: self.stalls.get(),
         }
     }
 }
@@ -192,7 +188,7 @@ impl PeerServer for Shared {
             Refusal::Unknown => {}
             Refusal::Full => {
                 tracing::warn!(peer = %to, "zmq send queue of a peer is full; disconnecting it");
-                Counters::bump(&self.counters.overflows);
+                self.counters.overflows.bump();
                 self.remove_peer(state, to, "send queue overflow", Removal::Abort);
             }
             // Its writer failed and has not reported it yet.
@@ -238,7 +234,7 @@ impl Shared {
         let frame = match parts.pop_front() {
             Some(frame) if parts.is_empty() && !frame.is_empty() => frame,
             first => {
-                Counters::bump(&self.counters.malformed);
+                self.counters.malformed.bump();
                 let parts = parts.len() + usize::from(first.is_some());
                 tracing::debug!(
                     identity = %Hex(&identity),
@@ -249,7 +245,7 @@ impl Shared {
             }
         };
         if frame.len() > self.options.max_frame_len {
-            Counters::bump(&self.counters.oversized);
+            self.counters.oversized.bump();
             tracing::debug!(
                 identity = %Hex(&identity),
                 len = frame.len(),
@@ -263,7 +259,7 @@ impl Shared {
             return None;
         }
         if state.closing.contains_key(&identity) {
-            Counters::bump(&self.counters.after_close);
+            self.counters.after_close.bump();
             return None;
         }
         let peer = match state.by_identity.get(&identity) {
@@ -273,12 +269,12 @@ impl Shared {
         let entry = state.peers.get(peer)?;
         match entry.credit.try_take() {
             Some(credit) => {
-                Counters::bump(&self.counters.frames);
+                self.counters.frames.bump();
                 self.events.frame(peer, frame, credit);
             }
             None => {
                 tracing::warn!(%peer, "zmq receive queue of a peer is full; disconnecting it");
-                Counters::bump(&self.counters.overflows);
+                self.counters.overflows.bump();
                 self.remove_peer(&mut state, peer, "receive queue overflow", Removal::Abort);
             }
         }
@@ -299,7 +295,7 @@ impl Shared {
             return None;
         }
         state.bad.remove(&identity);
-        Counters::bump(&self.counters.misbehaving);
+        self.counters.misbehaving.bump();
         tracing::warn!(
             identity = %Hex(&identity),
             "zmq connection keeps sending messages that are not protocol frames; closing it",
@@ -547,7 +543,7 @@ where
     let report = |ended: Ended| match ended {
         Ended::Closed | Ended::Cancelled => tracing::trace!(%remote, "zmq connection closed"),
         Ended::Violation(violation) => {
-            Counters::bump(&counters.violations);
+            counters.violations.bump();
             tracing::warn!(
                 %remote,
                 %violation,
@@ -555,11 +551,11 @@ where
             );
         }
         Ended::HandshakeTimeout => {
-            Counters::bump(&counters.handshake_timeouts);
+            counters.handshake_timeouts.bump();
             tracing::info!(%remote, "zmq connection cut: no ZMTP handshake in time");
         }
         Ended::Stalled => {
-            Counters::bump(&counters.stalls);
+            counters.stalls.bump();
             tracing::warn!(%remote, "zmq connection cut: the client stopped reading");
         }
         Ended::Backplane(error) => {

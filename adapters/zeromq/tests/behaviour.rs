@@ -114,6 +114,14 @@ async fn raw_dealer(server: &ZmqServer) -> TcpStream {
     stream
 }
 
+/// A raw DEALER that has sent one frame, `first`, and the peer the server gave it.
+async fn raw_peer(server: &mut ZmqServer, first: &[u8]) -> (TcpStream, PeerId, Frame) {
+    let mut raw = raw_dealer(server).await;
+    raw.write_all(&short_frame(0, first)).await.unwrap();
+    let (peer, frame) = next_frame(server).await;
+    (raw, peer, frame)
+}
+
 /// Reads until the server closes the connection; true if it did (EOF or reset).
 async fn closed_by_server(stream: &mut TcpStream) -> bool {
     let mut sink = vec![0_u8; 4096];
@@ -134,9 +142,7 @@ async fn closed_by_server(stream: &mut TcpStream) -> bool {
 async fn a_client_that_dies_is_reported_gone() {
     let (mut server, connector) = bind(ZmqOptions::default()).await;
 
-    let mut raw = raw_dealer(&server).await;
-    raw.write_all(&short_frame(0, b"alive")).await.unwrap();
-    let (peer, frame) = next_frame(&mut server).await;
+    let (raw, peer, frame) = raw_peer(&mut server, b"alive").await;
     assert_eq!(frame, Bytes::from_static(b"alive"));
     raw.set_zero_linger().unwrap();
     let died = Instant::now();
@@ -159,9 +165,7 @@ async fn a_client_that_dies_is_reported_gone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_client_is_left_to_the_heartbeats() {
     let (mut server, _connector) = bind(ZmqOptions::default()).await;
-    let mut raw = raw_dealer(&server).await;
-    raw.write_all(&short_frame(0, b"then silence")).await.unwrap();
-    let (peer, _) = next_frame(&mut server).await;
+    let (mut raw, peer, _) = raw_peer(&mut server, b"then silence").await;
     assert_eq!(stays_quiet(&mut server, Duration::from_millis(500)).await, None);
     assert_eq!(server.peers(), vec![peer]);
     // The server can still drop it, which the peer sees as the end of its connection.
@@ -340,9 +344,7 @@ async fn messages_that_are_not_frames_never_reach_the_core() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_keeps_sending_garbage_is_closed() {
     let (mut server, connector) = bind(ZmqOptions::default()).await;
-    let mut raw = raw_dealer(&server).await;
-    raw.write_all(&short_frame(0, b"good")).await.unwrap();
-    let (peer, _) = next_frame(&mut server).await;
+    let (mut raw, peer, _) = raw_peer(&mut server, b"good").await;
     let mut garbage = Vec::new();
     for _ in 0..100 {
         garbage.extend(short_frame(0, b""));

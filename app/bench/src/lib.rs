@@ -35,6 +35,16 @@ pub mod stats;
 pub mod timed;
 pub mod transports;
 
+/// The parser of a count option that must be at least 1 (`--frames`, `--seconds`, …), so a
+/// zero is refused by clap with the usual message.
+#[must_use]
+pub fn at_least_one<T>() -> clap::builder::RangedU64ValueParser<T>
+where
+    T: TryFrom<u64> + Clone + Send + Sync + 'static,
+{
+    clap::builder::RangedU64ValueParser::from(1..)
+}
+
 /// Installs a `tracing` subscriber writing to stderr (`RUST_LOG`, default `warn`), so that
 /// the tools' reports on stdout stay clean.
 pub fn init_logs() {

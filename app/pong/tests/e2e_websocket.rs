@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{MATCH_LIMIT, assert_agree, four_bots, free_port, num, reports, server};
+use common::{
+    MATCH_LIMIT, assert_agree, assert_undisturbed, four_bots, free_port, reports, server,
+};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -26,10 +28,7 @@ fn four_bot_processes_finish_a_match_and_agree() {
     let mut bots = four_bots(&["--server", &format!("ws://127.0.0.1:{port}")], 0.5);
     let reports = reports(&mut bots);
     let summary = assert_agree(&reports, &server);
-    for r in &reports {
-        assert_eq!(num(r, "desyncs"), 0, "an undisturbed match desynced: {r:#}");
-        assert_eq!(num(r, "resumes"), 0, "an undisturbed bot was resumed: {r:#}");
-    }
+    assert_undisturbed(&reports);
     eprintln!("ws: {summary}; {:.1?} in all", started.elapsed());
 }
 

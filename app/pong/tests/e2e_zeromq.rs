@@ -12,8 +12,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    MATCH_LIMIT, Proc, Scratch, assert_agree, bot, four_bots, free_port, num, report_of, reports,
-    server, wait_for_file,
+    MATCH_LIMIT, Proc, Scratch, assert_agree, assert_undisturbed, bot, four_bots, free_port, num,
+    report_of, reports, server, wait_for_file,
 };
 
 #[test]
@@ -24,10 +24,7 @@ fn four_bot_processes_finish_a_match_over_zeromq() {
     let mut bots = four_bots(&["--transport", "zmq", "--server", &endpoint], 0.5);
     let reports = reports(&mut bots);
     let summary = assert_agree(&reports, &server);
-    for r in &reports {
-        assert_eq!(num(r, "desyncs"), 0, "an undisturbed match desynced: {r:#}");
-        assert_eq!(num(r, "resumes"), 0, "an undisturbed bot was resumed: {r:#}");
-    }
+    assert_undisturbed(&reports);
     eprintln!("zmq: {summary}; {:.1?} in all", started.elapsed());
 }
 

@@ -18,6 +18,13 @@ pub(crate) fn broker(test: &str) -> Option<String> {
     pong_tests::broker::broker(test)
 }
 
+/// The broker URL if the broker answers and `rabbitmqctl` can reach it (for tests that
+/// close connections or restart the broker); `None`, after saying so, if either is missing.
+pub(crate) fn broker_with_rabbitmqctl(test: &str) -> Option<String> {
+    let url = broker(test)?;
+    rabbitmqctl_or_skip(test).then_some(url)
+}
+
 /// Closes the broker connection whose `connection_name` is `name`, as an operator would.
 pub(crate) fn kill_connection(name: &str) -> Result<(), String> {
     // `user_provided_name` is not a column before RabbitMQ 3.11; the client properties hold

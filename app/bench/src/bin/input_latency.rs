@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use clap::builder::RangedU64ValueParser;
+use pong_bench::at_least_one;
 use pong_bench::stats::{Samples, ms};
 use pong_bench::transports::{self, Kind};
 use pong_domain::client::{ClientConfig, ClientCore, ClientPhase};
@@ -56,21 +56,11 @@ const PERIOD: u32 = 12;
 struct Args {
     /// How long each transport is measured, in seconds; every pair plays one match after
     /// another until then.
-    #[arg(
-        long,
-        value_name = "SECS",
-        default_value_t = 30,
-        value_parser = clap::value_parser!(u64).range(1..)
-    )]
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = at_least_one::<u64>())]
     seconds: u64,
     /// 2-player matches played at once (two full clients each, against one in-process
     /// server).
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 4,
-        value_parser = RangedU64ValueParser::<usize>::from(1..)
-    )]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = at_least_one::<usize>())]
     matches: usize,
     #[command(flatten)]
     transports: transports::KindsArgs,

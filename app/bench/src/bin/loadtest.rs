@@ -43,8 +43,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::builder::RangedU64ValueParser;
 use clap::{ArgAction, Parser, ValueEnum};
+use pong_bench::at_least_one;
 use pong_bench::load::{ClientStats, LightOptions, Observer, run_full, run_light};
 use pong_bench::procstat;
 use pong_bench::stats::ms;
@@ -93,23 +93,13 @@ struct Args {
     #[arg(long, value_enum, value_name = "KIND", default_value_t = Clients::Light)]
     clients: Clients,
     /// Seconds measured, after the warm-up.
-    #[arg(
-        long,
-        value_name = "SECS",
-        default_value_t = 10,
-        value_parser = clap::value_parser!(u64).range(1..)
-    )]
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = at_least_one::<u64>())]
     seconds: u64,
     /// Seconds of warm-up once every match is running, before measuring.
     #[arg(long, value_name = "SECS", default_value_t = 3)]
     warmup: u64,
     /// Tokio worker threads of the load generator (the server runs on a thread of its own).
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 1,
-        value_parser = RangedU64ValueParser::<usize>::from(1..)
-    )]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one::<usize>())]
     client_threads: usize,
     #[command(flatten)]
     amqp: transports::AmqpArgs,

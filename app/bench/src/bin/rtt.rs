@@ -31,9 +31,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
-use clap::builder::RangedU64ValueParser;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
+use pong_bench::at_least_one;
 use pong_bench::raw::RawEcho;
 use pong_bench::session::Session;
 use pong_bench::stats::{Samples, Summary, us};
@@ -60,22 +60,12 @@ const STEP_LIMIT: Duration = Duration::from_secs(10);
 struct Args {
     /// Timed round trips per path, split evenly over the rounds; each path first makes 500
     /// untimed ones.
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 10_000,
-        value_parser = RangedU64ValueParser::<usize>::from(1..)
-    )]
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = at_least_one::<usize>())]
     frames: usize,
     /// Interleaved rounds: the paths of a transport take turns measuring a slice of the
     /// frames, this many times, so that a change in the machine's load hits them alike (at
     /// most --frames).
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 10,
-        value_parser = RangedU64ValueParser::<usize>::from(1..)
-    )]
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = at_least_one::<usize>())]
     rounds: usize,
     #[command(flatten)]
     transports: transports::KindsArgs,

@@ -325,6 +325,14 @@ pub fn four_bots(transport: &[&str], skill: f64) -> Vec<Proc> {
     (0..4).map(|i| bot(i, transport, skill, &[])).collect()
 }
 
+/// Checks that nothing disturbed a match: no bot desynced or was resumed.
+pub fn assert_undisturbed(reports: &[Value]) {
+    for r in reports {
+        assert_eq!(num(r, "desyncs"), 0, "an undisturbed match desynced: {r:#}");
+        assert_eq!(num(r, "resumes"), 0, "an undisturbed bot was resumed: {r:#}");
+    }
+}
+
 /// Waits (until `deadline`) for a bot process to exit successfully and returns its one
 /// JSON report.
 pub fn report_of(bot: &mut Proc, deadline: Instant) -> Value {
