@@ -37,7 +37,7 @@ fn played(players: u8, seed: u8, kill_one: bool) -> Vec<Record> {
         net.clients[0].dead = true;
     }
     net.run_until(net.now + 3600 * SECOND, |n| n.all_finished());
-    net.server.handle_timeout(net.now + 60 * SECOND);
+    net.server.handle_timeout(net.server_now() + 60 * SECOND);
     net.flush();
     net.take_journal(MatchId(1))
 }

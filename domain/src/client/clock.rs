@@ -13,6 +13,9 @@ const CLOCK_SAMPLES: usize = 16;
 const CLOCK_SAMPLES_FOR_READY: usize = 3;
 /// Most pings awaiting their pong; an older one is forgotten (its pong is ignored).
 const PINGS_OUT: usize = 8;
+/// How far apart (µs), beyond what the two round trips explain, two offsets must be to come
+/// from different server clocks.
+const SAME_CLOCK_SLACK: u64 = 1_000;
 
 /// The clock offset to the server, NTP style: of recent ping exchanges, the one with the
 /// shortest round trip gives the best estimate (its two legs are the most alike).
@@ -28,9 +31,19 @@ pub(super) struct Clock {
     pings: VecDeque<(u32, u64)>,
     /// The server's tick schedule, from `StartAt`: tick `.0` is simulated at server time `.1`.
     pub(super) anchor: Option<(u32, u64)>,
+    /// Samples taken on the current link. A new link may reach another server process (one
+    /// restarted from its journal, or another instance) whose clock is not the old one's.
+    link_samples: u32,
 }
 
 impl Clock {
+    /// A new link: pings sent on the old one are not answered, and the server's clock is to
+    /// be checked again.
+    pub(super) fn new_link(&mut self) {
+        self.pings.clear();
+        self.link_samples = 0;
+    }
+
     fn sample(&mut self, sent: u64, received: u64, server_time: u64) {
         if received < sent {
             return;
@@ -38,6 +51,17 @@ impl Clock {
         let rtt = received - sent;
         let midpoint = sent + rtt / 2;
         let offset = i64::try_from(i128::from(server_time) - i128::from(midpoint)).unwrap_or(0);
+        // The first sample on a link says whether the server's clock is the one the samples
+        // kept were taken of: two estimates of one clock differ by less than their round
+        // trips. Another clock (a restarted server counts from its own start) makes them
+        // worthless.
+        if self.link_samples == 0
+            && let Some((best_rtt, best_offset)) = self.best
+            && offset.abs_diff(best_offset) > rtt + best_rtt + SAME_CLOCK_SLACK
+        {
+            self.samples.clear();
+        }
+        self.link_samples = self.link_samples.saturating_add(1);
         if self.samples.len() == CLOCK_SAMPLES {
             self.samples.pop_front();
         }
@@ -55,9 +79,10 @@ impl Clock {
         self.best.map_or(0, |(r, _)| r)
     }
 
-    /// True once there are enough samples to trust the offset (for the countdown).
+    /// True once there are enough samples to trust the offset (for the countdown), one of
+    /// them at least from the current link.
     pub(super) fn is_synced(&self) -> bool {
-        self.samples.len() >= CLOCK_SAMPLES_FOR_READY
+        self.link_samples > 0 && self.samples.len() >= CLOCK_SAMPLES_FOR_READY
     }
 
     pub(super) fn to_server(&self, local: u64) -> u64 {
@@ -124,5 +149,30 @@ mod tests {
         assert_eq!(c.rtt(), 20);
         assert_eq!(c.offset(), 1000);
         assert_eq!(c.to_local(c.to_server(5555)), 5555);
+    }
+
+    #[test]
+    fn a_new_link_keeps_the_samples_only_if_the_server_clock_is_the_same() {
+        let synced = || {
+            let mut c = Clock::default();
+            for i in 0..4 {
+                c.sample(i * 1000, i * 1000 + 20, 5_000_000 + i * 1000 + 10);
+            }
+            assert!(c.is_synced());
+            c
+        };
+        // The same server after a reconnect: one sample on the new link is enough.
+        let mut same = synced();
+        same.new_link();
+        assert!(!same.is_synced(), "not before the clock is checked on the new link");
+        same.sample(9000, 9030, 5_009_015 + 200);
+        assert!(same.is_synced());
+        assert_eq!(same.offset(), 5_000_000);
+        // A restarted server counts from its own start: everything kept is dropped.
+        let mut other = synced();
+        other.new_link();
+        other.sample(9000, 9030, 1_000);
+        assert_eq!(other.offset(), 1_000 - 9015);
+        assert!(!other.is_synced(), "three samples of the new clock are wanted");
     }
 }

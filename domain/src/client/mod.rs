@@ -402,6 +402,7 @@ impl ClientCore {
     /// The link to the server is up (first time or after a reconnect).
     pub fn handle_connected(&mut self, now: u64) {
         self.session.connected = true;
+        self.clock.new_link();
         // A new link has no subscription yet.
         self.session.subscribed = None;
         self.session.subscribing = false;

@@ -3,6 +3,7 @@
 //! refusals. Which [`ClientPhase`] the client is in changes here (and at the end, in
 //! `confirmed.rs`).
 
+use super::timer::Timer;
 use super::{ClientCore, ClientEvent, ClientPhase, TransportRequest};
 use crate::proto::{
     Epoch, Join, Lobby, MatchId, OpenMsg, Paused, Reject, SessionId, SessionMsg, Token, Welcome,
@@ -90,8 +91,12 @@ impl ClientCore {
             self.bad_frames += 1;
             return;
         }
+        self.session.awaiting_welcome = false;
+        if !self.clock.is_synced() {
+            // Pings wait for the session; the clock must be (re)checked before Ready.
+            self.timers.set(Timer::Ping, now);
+        }
         let s = &mut self.session;
-        s.awaiting_welcome = false;
         let same = s.match_id == Some(w.match_id) && self.rules.is_some();
         s.credentials = Some((w.session, w.token));
         s.match_id = Some(w.match_id);

@@ -83,6 +83,9 @@ pub struct SimNet {
     last_delivery: BTreeMap<(usize, bool), u64>,
     /// Whether frames on one client's path keep their order despite jitter (as on TCP).
     pub in_order: bool,
+    /// The network time at which the server process's clock read zero: a restarted server
+    /// counts from its own start, as a new process does.
+    server_epoch: u64,
 }
 
 impl SimNet {
@@ -102,6 +105,7 @@ impl SimNet {
             rng: 0x1234_5678_9abc_def1 ^ u64::from(seed),
             last_delivery: BTreeMap::new(),
             in_order: true,
+            server_epoch: 0,
         }
     }
 
@@ -164,6 +168,11 @@ impl SimNet {
         self.now + self.clients[i].skew
     }
 
+    /// The server's clock: the network's, less the time before the server process started.
+    pub fn server_now(&self) -> u64 {
+        self.now - self.server_epoch
+    }
+
     /// Runs until `until` (absolute virtual time) or until `done` says stop.
     pub fn run_until(&mut self, until: u64, mut done: impl FnMut(&SimNet) -> bool) {
         let mut stuck = 0u32;
@@ -174,7 +183,7 @@ impl SimNet {
                 next = next.min(*at);
             }
             if let Some(t) = self.server.poll_timeout() {
-                next = next.min(t.max(self.now));
+                next = next.min(t.saturating_add(self.server_epoch).max(self.now));
             }
             for c in &self.clients {
                 if c.dead {
@@ -194,7 +203,7 @@ impl SimNet {
                 let p = self.packets.remove(&id).expect("every queued packet is stored");
                 self.deliver(p);
             }
-            let now = self.now;
+            let now = self.server_now();
             if self.server.poll_timeout().is_some_and(|t| t <= now) {
                 self.server.handle_timeout(now);
             }
@@ -245,7 +254,8 @@ impl SimNet {
                         .map(|m| format!("{m:?}").chars().take(80).collect::<String>());
                     eprintln!("T {} server <- {:?} {:?}", self.now / 1000, peer, m);
                 }
-                self.server.handle_frame(self.now, peer, &frame)
+                let now = self.server_now();
+                self.server.handle_frame(now, peer, &frame)
             }
             Packet::ToClient { client, peer, frame } => {
                 let c = &mut self.clients[client];
@@ -284,7 +294,8 @@ impl SimNet {
             for g in self.groups.values_mut() {
                 g.remove(&peer);
             }
-            self.server.handle_peer_gone(self.now, peer);
+            let now = self.server_now();
+            self.server.handle_peer_gone(now, peer);
             let local = self.local(client);
             self.clients[client].core.handle_disconnected(local);
         }
@@ -351,7 +362,8 @@ impl SimNet {
                         TransportRequest::Reconnect => {
                             // The old link is dropped; a new one comes up after a short backoff.
                             if let Some(peer) = self.clients[i].peer.take() {
-                                self.server.handle_peer_gone(self.now, peer);
+                                let now = self.server_now();
+                                self.server.handle_peer_gone(now, peer);
                             }
                             let at = self.now + 200 * MS;
                             self.schedule(at, Packet::Reconnect { client: i });
@@ -391,9 +403,12 @@ impl SimNet {
 
     /// The server process dies and `core` takes its place: frames in flight to or from the
     /// old one are lost, every link drops (the clients learn it as a transport would tell
-    /// them) and the clients reconnect to the new server.
+    /// them) and the clients reconnect to the new server. The new process's clock starts at
+    /// zero now, far from the old one's (restore `core`'s matches at time 0), so a client
+    /// that kept the old server's clock offset would be seconds off.
     pub fn restart_server(&mut self, core: ServerCore) {
         self.server = core;
+        self.server_epoch = self.now;
         self.groups.clear();
         self.packets.retain(|_, p| matches!(p, Packet::Reconnect { .. }));
         let packets = &self.packets;
