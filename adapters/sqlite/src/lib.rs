@@ -94,8 +94,19 @@ pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
         rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ReadOnly => {
             StoreError::ReadOnly
         }
+        // The schema's version matched, yet a table or column it names is not there: the
+        // schema itself is damaged (a flipped bit in its text is enough).
+        _ if is_schema_mismatch(&e.to_string()) => {
+            StoreError::Corrupt(format!("its schema is not what its version says: {e}"))
+        }
         _ => StoreError::Backend(e.to_string()),
     }
+}
+
+fn is_schema_mismatch(text: &str) -> bool {
+    ["no such column", "no such table", "malformed database schema"]
+        .iter()
+        .any(|p| text.starts_with(p))
 }
 
 fn corrupt(what: impl Into<String>) -> StoreError {

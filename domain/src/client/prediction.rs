@@ -5,6 +5,7 @@
 //! input when the intent changes while that input can still reach the server in time.
 //! Rebuilding the prediction when the server disagrees is in `reconcile.rs`.
 
+use super::reconcile::REWIND_MAX;
 use super::{ClientCore, ClientEvent, ClientPhase, SECOND};
 use crate::proto::{InputRun, MAX_INPUT_RUN, SessionMsg};
 use crate::sim::{Event, Intent, MatchState, TickInput};
@@ -264,8 +265,12 @@ impl ClientCore {
         let p = &self.prediction;
         // Only while playing, and only an input the server has not acknowledged (the resend
         // starts after the ack) for a tick not confirmed yet.
+        // A rewind that cannot replay up to `n` would leave the prediction at another tick,
+        // open to another revision at the same instant: the controller, seeing another
+        // prediction, can change its mind back and forth without time passing.
         if !matches!(self.phase, ClientPhase::Playing)
             || n <= conf.tick
+            || n - conf.tick > REWIND_MAX
             || n < anchor_tick
             || p.acked.is_some_and(|a| a >= n)
             || p.own_inputs[slot].0 != n

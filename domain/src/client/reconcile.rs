@@ -7,6 +7,10 @@ use super::ClientCore;
 use super::prediction::{MAX_STEPS_PER_CALL, RING};
 use crate::sim::MatchState;
 
+/// Most steps one rewind replays: a prediction further ahead of the confirmed state than
+/// this is rebuilt only this far (the next advance resets it from the confirmed state).
+pub(super) const REWIND_MAX: u32 = MAX_STEPS_PER_CALL * 4;
+
 impl ClientCore {
     /// Did the prediction get confirmed tick `tick` right? If not, rebuild it after the
     /// frame.
@@ -28,7 +32,7 @@ impl ClientCore {
         let mut s = conf;
         self.store_prediction(s);
         let mut steps = 0;
-        while s.tick < target && steps < MAX_STEPS_PER_CALL * 4 {
+        while s.tick < target && steps < REWIND_MAX {
             let input = self.predicted_input(s.tick + 1);
             if let Some(rules) = self.rules.as_ref() {
                 s.step(rules, &input);
