@@ -2,7 +2,7 @@
 # Takes a screenshot of a running 4-player game: the real window under Xvfb, rendered by
 # Mesa's software Vulkan driver (llvmpipe), `pong play --local --bots 3`.
 #
-#   scripts/screenshot.sh [OUT.png] [SECONDS]
+#   scripts/screenshot.sh [OUT.png] [SECONDS] [EXTRA PONG PLAY OPTIONS...]
 #
 # OUT defaults to docs/screenshot.png, SECONDS (how long the game runs before the picture)
 # to 9. Installs Xvfb and Mesa's Vulkan drivers with apt-get if they are missing (Debian;
@@ -13,6 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-docs/screenshot.png}"
 secs="${2:-9}"
+shift $(( $# < 2 ? $# : 2 ))
+# e.g. --net-overlay: docs/screenshot-overlay.png is `scripts/screenshot.sh
+# docs/screenshot-overlay.png 9 --net-overlay`.
 
 missing=()
 command -v xvfb-run >/dev/null || missing+=(xvfb xauth)
@@ -45,7 +48,7 @@ export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 export RUST_LOG="${RUST_LOG:-info,wgpu_core=warn,wgpu_hal=warn,naga=warn}"
 status=0
 timeout $((secs + 60)) xvfb-run -a -s "-screen 0 1280x800x24" \
-    "$bin" play --local --bots 3 --name Ada --screenshot "$shot" --exit-after "$secs" || status=$?
+    "$bin" play --local --bots 3 --name Ada --screenshot "$shot" --exit-after "$secs" "$@" || status=$?
 
 if [[ ! -s "$shot" ]] || [[ "$(head -c 8 "$shot" | od -An -tx1 | tr -d ' \n')" != "89504e470d0a1a0a" ]]; then
     echo "no screenshot was taken (pong exited with $status)" >&2

@@ -32,6 +32,8 @@ pub struct WindowOptions {
     pub screenshot: Option<PathBuf>,
     /// Quit after this long (after taking the screenshot, if one is asked for).
     pub exit_after: Option<Duration>,
+    /// Open with the network overlay shown (F3 toggles it).
+    pub net_overlay: bool,
 }
 
 impl WindowOptions {
@@ -44,6 +46,7 @@ impl WindowOptions {
             title: "Distributed Pong".into(),
             screenshot: None,
             exit_after: None,
+            net_overlay: false,
         }
     }
 }
@@ -66,6 +69,7 @@ pub fn run(options: WindowOptions) -> AppExit {
             .with_policy(options.policy),
     )
     .add_plugins(PongGamePlugin);
+    app.world_mut().resource_mut::<crate::game::overlay::NetOverlay>().shown = options.net_overlay;
     if let Some(after) = options.exit_after {
         app.insert_resource(Capture { after, path: options.screenshot.clone(), requested: None })
             .add_systems(Update, capture_then_exit);

@@ -18,6 +18,7 @@ use bevy::state::app::StatesPlugin;
 use bevy::state::state::StateTransitionEvent;
 use bevy::time::TimeUpdateStrategy;
 use pong_client::game::arena::{Ball, Paddle, ball_centre, paddle_box, to_world};
+use pong_client::game::overlay::{NetOverlay, OverlayBar, OverlayPanel, OverlayText};
 use pong_client::game::screens::connecting::ConnectLine;
 use pong_client::game::screens::countdown::CountdownText;
 use pong_client::game::screens::lobby::{LobbyStatus, SeatCard};
@@ -395,14 +396,64 @@ fn a_keypress_moves_the_own_paddle_in_the_same_frame() {
     assert_eq!(h.app.world().resource::<PongClient>().core().intent(), Intent::Stop);
 }
 
+#[test]
+fn f3_shows_the_network_overlay_with_the_cores_figures() {
+    let mut h = Harness::new(server_config(2, 5, 60));
+    h.run_until_phase(NetPhase::Lobby, LONG);
+    let _bot = h.bot("Robo", 2, 6);
+    h.run_until_phase(NetPhase::Playing, LONG);
+    let visible = |h: &mut Harness| {
+        let world = h.app.world_mut();
+        let v = world.query_filtered::<&Visibility, With<OverlayPanel>>().single(world).unwrap();
+        *v != Visibility::Hidden
+    };
+    assert!(!visible(&mut h), "hidden until asked for");
+    tap(&mut h.app, KeyCode::F3);
+    h.app.update();
+    assert!(visible(&mut h));
+    release(&mut h.app, KeyCode::F3);
+    // The figures are the core's, as rates: a sample taken in play shows the 60 ticks a
+    // second coming down.
+    h.run_until("an overlay sample taken in play", LONG, |app| {
+        let meter = &app.world().resource::<NetOverlay>().meter;
+        meter.history().len() >= 3 && meter.latest().is_some_and(|r| r.frames_in_per_s > 30.0)
+    });
+    h.app.update();
+    let text = h.text_of::<OverlayText>();
+    for label in ["round trip", "jitter", "lead", "corrections", "ticks resent", "down", "up"] {
+        assert!(text.contains(label), "{label:?} missing from {text:?}");
+    }
+    let latest = *h.app.world().resource::<NetOverlay>().meter.latest().unwrap();
+    assert!(latest.frames_out_per_s > 30.0, "inputs go up: {latest:?}");
+    assert!(latest.rtt_ms.is_some(), "{latest:?}");
+    let world = h.app.world_mut();
+    let drawn = world
+        .query::<(&OverlayBar, &Node)>()
+        .iter(world)
+        .filter(|(_, n)| n.height != Val::Px(0.0))
+        .count();
+    assert!(drawn >= 3, "the graph has bars for the samples: {drawn}");
+    tap(&mut h.app, KeyCode::F3);
+    h.app.update();
+    assert!(!visible(&mut h), "F3 again hides it");
+}
+
 /// A key press as the window would deliver it (read in this update's `PreUpdate`).
 fn tap(app: &mut App, key: KeyCode) {
-    use bevy::input::ButtonState;
+    key_event(app, key, bevy::input::ButtonState::Pressed);
+}
+
+/// The key let go, so that the next press is a new one.
+fn release(app: &mut App, key: KeyCode) {
+    key_event(app, key, bevy::input::ButtonState::Released);
+}
+
+fn key_event(app: &mut App, key: KeyCode, state: bevy::input::ButtonState) {
     use bevy::input::keyboard::{Key, KeyboardInput, NativeKey};
     app.world_mut().write_message(KeyboardInput {
         key_code: key,
         logical_key: Key::Unidentified(NativeKey::Unidentified),
-        state: ButtonState::Pressed,
+        state,
         text: None,
         repeat: false,
         window: Entity::PLACEHOLDER,

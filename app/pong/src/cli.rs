@@ -8,8 +8,22 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "pong", version, about, propagate_version = true)]
 pub(crate) struct Cli {
+    /// How log lines are written to stderr: `text` for people (coloured only on a
+    /// terminal), `json` for log shippers (one object per line, with the span fields).
+    /// `RUST_LOG` chooses what is logged.
+    #[arg(long, global = true, value_enum, default_value = "text", env = "PONG_LOG_FORMAT")]
+    pub(crate) log_format: LogFormat,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,6 +234,10 @@ pub(crate) struct PlayArgs {
     /// Quit after this many seconds (for scripts and demos).
     #[arg(long)]
     pub(crate) exit_after: Option<f64>,
+    /// Open with the network overlay shown (round trip, jitter, lead, corrections, resent
+    /// ticks, traffic); F3 shows or hides it.
+    #[arg(long)]
+    pub(crate) net_overlay: bool,
     /// Rules of the in-process server (with --local).
     #[command(flatten)]
     pub(crate) rules: RulesArgs,

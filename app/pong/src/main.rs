@@ -7,6 +7,7 @@
 //! - `server`, `bot`, `play`: the commands (`play` opens the window with the `gui` feature).
 //! - `setup`: what the commands share: the server configuration from the rule options, OS
 //!   randomness, `--room`/`--skill` checks, the shutdown signal.
+//! - `logging`: the log format (`--log-format`, colours only on a terminal).
 //! - `journal`: `pong server --db`: the event store, restoring matches, recording.
 //! - `replay`: lists, verifies and watches journaled matches (`pong replay DB`); `watch`
 //!   plays a journaled match back to the game window.
@@ -14,6 +15,7 @@
 mod bot;
 mod cli;
 mod journal;
+mod logging;
 mod play;
 mod replay;
 mod server;
@@ -26,17 +28,10 @@ mod watch;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    // Logs go to stderr so that stdout stays for machine-readable output (`bot --json`).
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

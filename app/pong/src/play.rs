@@ -71,6 +71,7 @@ pub(crate) fn run(args: PlayArgs, runtime: &tokio::runtime::Runtime) -> Result<E
     options.policy.first_connect = Duration::from_secs(args.connect_timeout_secs);
     options.screenshot = args.screenshot.clone();
     options.exit_after = args.exit_after.map(Duration::from_secs_f64);
+    options.net_overlay = args.net_overlay;
     let exit = pong_client::run(options);
     if let Some((server, bots)) = local {
         bots.abort();

@@ -31,6 +31,11 @@ pub(super) struct Clock {
     pings: VecDeque<(u32, u64)>,
     /// The server's tick schedule, from `StartAt`: tick `.0` is simulated at server time `.1`.
     pub(super) anchor: Option<(u32, u64)>,
+    /// The last round trip measured (µs).
+    last_rtt: Option<u64>,
+    /// Interarrival jitter of the round trips (µs), RFC 3550 §6.4.1: each new difference
+    /// moves it a sixteenth of the way.
+    jitter: u64,
     /// Samples taken on the current link. A new link may reach another server process (one
     /// restarted from its journal, or another instance) whose clock is not the old one's.
     link_samples: u32,
@@ -62,6 +67,15 @@ impl Clock {
             self.samples.clear();
         }
         self.link_samples = self.link_samples.saturating_add(1);
+        if let Some(last) = self.last_rtt {
+            let d = rtt.abs_diff(last);
+            self.jitter = if d >= self.jitter {
+                self.jitter + (d - self.jitter) / 16
+            } else {
+                self.jitter - (self.jitter - d) / 16
+            };
+        }
+        self.last_rtt = Some(rtt);
         if self.samples.len() == CLOCK_SAMPLES {
             self.samples.pop_front();
         }
@@ -72,6 +86,16 @@ impl Clock {
     /// The estimated offset of the server's clock from the local one (µs).
     fn offset(&self) -> i64 {
         self.best.map_or(0, |(_, o)| o)
+    }
+
+    /// The last round trip measured (µs).
+    pub(super) fn last_rtt(&self) -> Option<u64> {
+        self.last_rtt
+    }
+
+    /// How much successive round trips differ (µs).
+    pub(super) fn jitter(&self) -> u64 {
+        self.jitter
     }
 
     /// The estimated round trip (µs).

@@ -74,7 +74,13 @@ impl ClientCore {
     pub(super) fn on_tick(&mut self, now: u64, t: TickMsg) {
         let Some(conf) = self.confirmed.state else { return };
         if t.tick <= conf.tick {
+            self.traffic.duplicate_ticks += 1;
             return;
+        }
+        if self.confirmed.pending.contains_key(&t.tick) {
+            self.traffic.duplicate_ticks += 1;
+        } else if self.confirmed.pending.range(t.tick + 1..).next().is_some() {
+            self.traffic.late_ticks += 1;
         }
         if let Some(p) = self.session.player
             && let Some(a) = t.acks.get(t.tick, p)

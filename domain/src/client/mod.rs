@@ -34,11 +34,14 @@
 //!   (revising the last input), sending own inputs.
 //! - `reconcile.rs`: checking the prediction against each confirmed tick; rewind and replay.
 //! - `view.rs`: [`View`]: what to draw, interpolated and smoothed.
+//! - `netstats.rs`: [`NetStats`] and [`NetMeter`]: the network figures a frontend's
+//!   overlay shows (round trip, jitter, lead, corrections, resent ticks, traffic).
 //! - `timer.rs`: every deadline in one table, read by both `poll_timeout` and
 //!   `handle_timeout`.
 
 mod clock;
 mod confirmed;
+mod netstats;
 mod prediction;
 mod reconcile;
 mod session;
@@ -56,6 +59,7 @@ use crate::rules::{MatchConfig, PlayerId, Rules};
 use crate::sim::{Event, Intent, MatchState};
 use clock::Clock;
 use confirmed::Confirmed;
+pub use netstats::{NetMeter, NetRates, NetStats};
 use prediction::Prediction;
 use session::Session;
 use timer::{Timer, TimerTable};
@@ -224,6 +228,8 @@ pub struct ClientCore {
     requests: VecDeque<TransportRequest>,
     /// Frames from the server that did not decode.
     bad_frames: u64,
+    /// What went over the network, for [`ClientCore::net_stats`].
+    traffic: netstats::Traffic,
 }
 
 impl ClientCore {
@@ -243,6 +249,7 @@ impl ClientCore {
             events: VecDeque::new(),
             requests: VecDeque::new(),
             bad_frames: 0,
+            traffic: netstats::Traffic::default(),
         }
     }
 
@@ -339,7 +346,10 @@ impl ClientCore {
 
     /// The next frame to send to the server.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.out.pop_front()
+        let frame = self.out.pop_front()?;
+        self.traffic.frames_out += 1;
+        self.traffic.bytes_out += frame.len() as u64;
+        Some(frame)
     }
 
     /// The next thing the transport must do.
@@ -389,6 +399,9 @@ impl ClientCore {
     /// Queues `msg` signed with the session's token; nothing without a session.
     fn push_signed(&mut self, msg: &SessionMsg) {
         let Some((session, token)) = self.session.credentials else { return };
+        if matches!(msg, SessionMsg::Resync { .. }) {
+            self.traffic.resyncs += 1;
+        }
         self.session.seq = self.session.seq.wrapping_add(1);
         let mut buf = Vec::new();
         let signed = Signed { session, seq: self.session.seq };
@@ -473,6 +486,8 @@ impl ClientCore {
 
     /// A frame arrived from the server.
     pub fn handle_frame(&mut self, now: u64, frame: &[u8]) {
+        self.traffic.frames_in += 1;
+        self.traffic.bytes_in += frame.len() as u64;
         self.on_frame(now, frame);
         self.update_timers();
     }

@@ -17,7 +17,10 @@ impl ClientCore {
     pub(super) fn check_prediction(&mut self, tick: u32, conf: &MatchState) {
         match self.prediction.ring[tick as usize % RING] {
             Some((pt, ps)) if pt == tick && ps == *conf => {}
-            _ => self.prediction.needs_rewind = true,
+            _ => {
+                self.prediction.needs_rewind = true;
+                self.traffic.corrections += 1;
+            }
         }
     }
 

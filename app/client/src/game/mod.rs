@@ -9,6 +9,7 @@
 pub mod arena;
 pub mod hud;
 pub mod input;
+pub mod overlay;
 pub mod palette;
 pub mod screens;
 
@@ -60,7 +61,13 @@ impl Plugin for PongGamePlugin {
             .configure_sets(Update, GameSystems::Render)
             .add_systems(Startup, spawn_camera)
             .add_systems(Update, scale_ui);
-        app.add_plugins((arena::plugin, hud::plugin, input::plugin, screens::plugin));
+        app.add_plugins((
+            arena::plugin,
+            hud::plugin,
+            input::plugin,
+            overlay::plugin,
+            screens::plugin,
+        ));
     }
 }
 

@@ -23,6 +23,8 @@ pub const TEXT: Color = Color::srgb(0.93, 0.94, 0.97);
 pub const MUTED: Color = Color::srgb(0.55, 0.59, 0.70);
 /// Errors.
 pub const ERROR: Color = Color::srgb(1.0, 0.42, 0.42);
+/// A warning (a slow network in the overlay).
+pub const WARN: Color = Color::srgb(0.99, 0.77, 0.10);
 /// Good news (ready, connected).
 pub const GOOD: Color = Color::srgb(0.40, 0.85, 0.55);
 
