@@ -112,19 +112,22 @@ fn measure(client: Res<PongClient>, mut overlay: ResMut<NetOverlay>) {
 pub fn overlay_text(r: Option<&NetRates>) -> String {
     let Some(r) = r else { return "measuring...".to_owned() };
     let rtt = r.rtt_ms.map_or("-".to_owned(), |ms| format!("{ms:.1} ms"));
-    format!(
-        "round trip  {rtt}\njitter      {:.1} ms\nlead        {:.1} ms\ncorrections {:.1}/s\n\
-         ticks resent {:.1}/s\ndown        {:.2} KB/s  {:.0} frames/s\n\
-         up          {:.2} KB/s  {:.0} frames/s",
-        r.jitter_ms,
-        r.lead_ms,
-        r.corrections_per_s,
-        r.ticks_resent_per_s,
-        r.bytes_in_per_s / 1000.0,
-        r.frames_in_per_s,
-        r.bytes_out_per_s / 1000.0,
-        r.frames_out_per_s,
-    )
+    let lines = [
+        ("round trip", rtt),
+        ("jitter", format!("{:.1} ms", r.jitter_ms)),
+        ("lead", format!("{:.1} ms", r.lead_ms)),
+        ("corrections", format!("{:.1}/s", r.corrections_per_s)),
+        ("ticks resent", format!("{:.1}/s", r.ticks_resent_per_s)),
+        (
+            "down",
+            format!("{:.2} KB/s  {:.0} frames/s", r.bytes_in_per_s / 1000.0, r.frames_in_per_s),
+        ),
+        (
+            "up",
+            format!("{:.2} KB/s  {:.0} frames/s", r.bytes_out_per_s / 1000.0, r.frames_out_per_s),
+        ),
+    ];
+    lines.map(|(label, value)| format!("{label:<13}{value}")).join("\n")
 }
 
 fn show(
