@@ -184,6 +184,58 @@ fn a_restored_match_whose_players_do_not_come_back_ends_by_forfeit() {
     assert_eq!(over.winner, Some(w1.player));
 }
 
+/// Issue 19, finding 3: a member that comes back into a paused match (Resume, Prove) and
+/// then pings on but never says Ready used to keep the match paused for ever. It has the
+/// grace period to say Ready, as a lost member has to come back; then it forfeits.
+#[test]
+fn a_member_back_in_a_pause_that_never_says_ready_forfeits_after_the_grace_period() {
+    let config = ServerConfig {
+        tick_hz: 120,
+        grace: 2 * SECOND,
+        record_ticks: true,
+        ..ServerConfig::default()
+    };
+    let mut core = ServerCore::new(config.clone(), [12; 32]);
+    let (w1, w2, records) = played(&mut core, 50);
+    let rm = RecoveredMatch::rebuild(w1.match_id, &records).unwrap();
+    let l = rm.tick();
+    let mut core = ServerCore::new(config, [13; 32]);
+    core.restore(0, rm).unwrap();
+    resume(&mut core, 1_000, PeerId(11), &w1, 100);
+    resume(&mut core, 1_000, PeerId(12), &w2, 100);
+    core.handle_frame(2_000, PeerId(11), &signed(&w1, 101, SessionMsg::Ready));
+    // (The restore reported both seats lost; they are back now.)
+    while core.poll_event().is_some() {}
+    // Both keep pinging (neither is ever lost); only Ada said Ready.
+    let (mut now, mut seq) = (2_000, 101);
+    let mut over = None;
+    while now < 5 * SECOND && over.is_none() {
+        now += STEP;
+        seq += 1;
+        for (peer, w) in [(PeerId(11), &w1), (PeerId(12), &w2)] {
+            let ping = SessionMsg::Ping { id: seq, client_time: now };
+            core.handle_frame(now, peer, &signed(w, seq, ping));
+        }
+        core.handle_timeout(now);
+        drain(&mut core);
+        while let Some(e) = core.poll_event() {
+            match e {
+                ServerEvent::Match { record: Record::Over { result }, .. } => {
+                    over = Some((now, result));
+                }
+                ServerEvent::Match { record: Record::Lost { .. }, .. } => {
+                    panic!("a member that pings is not lost")
+                }
+                _ => {}
+            }
+        }
+    }
+    let (at, over) = over.expect("the match ended");
+    assert!((2 * SECOND..3 * SECOND).contains(&at), "not before the grace period: {at}");
+    assert_eq!(over.tick, l + 1);
+    assert_eq!(over.winner, Some(w1.player));
+}
+
 #[test]
 fn a_match_restored_before_its_start_is_back_in_its_lobby() {
     let config = ServerConfig { grace: 2 * SECOND, ..ServerConfig::default() };

@@ -36,6 +36,10 @@ pub(super) struct Seat {
     pub(super) inputs: InputQueue,
     /// When the member was lost: its grace period runs from here.
     pub(super) lost_since: Option<u64>,
+    /// When the member came back into a paused match: until it says Ready the match waits
+    /// for it, for no longer than a lost member's grace period (then it forfeits), so that
+    /// a member back but silent cannot hold the match paused for ever.
+    pub(super) back_since: Option<u64>,
     /// Gone for good: left, or out of grace. The seat stays for the standings.
     pub(super) gone: bool,
     /// When the member was last sent a keyframe, to rate-limit them.
@@ -65,6 +69,7 @@ impl Seat {
             lost_since: None,
             gone: false,
             keyframe_at: None,
+            back_since: None,
         }
     }
 }

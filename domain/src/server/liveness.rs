@@ -1,6 +1,7 @@
 //! Members that go quiet: a lost member pauses a running match (or frees its seat in a
-//! lobby), may come back within the grace period, and forfeits after it. Also the periodic
-//! housekeeping that finds them, repeats each match's phase and closes finished matches.
+//! lobby), may come back within the grace period, and forfeits after it; a member back in a
+//! paused match has the same time to say Ready. Also the periodic housekeeping that finds
+//! them, repeats each match's phase and closes finished matches.
 
 use crate::journal::Record;
 use crate::proto::MatchId;
@@ -29,6 +30,7 @@ impl ServerCore {
                 seat.connected = false;
                 seat.ready = false;
                 seat.lost_since = Some(now);
+                seat.back_since = None;
                 let alive = m.state.is_alive(player);
                 self.record(mid, Record::Lost { player });
                 if !alive {
@@ -48,13 +50,14 @@ impl ServerCore {
 
     /// A lost member was heard again. `tell`: send it the match's phase (a `Prove` is
     /// answered with its own Welcome and phase instead).
-    pub(super) fn come_back(&mut self, mid: MatchId, player: PlayerId, tell: bool) {
+    pub(super) fn come_back(&mut self, now: u64, mid: MatchId, player: PlayerId, tell: bool) {
         let Some(m) = self.matches.get_mut(&mid) else { return };
         let Some(seat) = m.seats[player.index()].as_mut() else { return };
         seat.connected = true;
         seat.lost_since = None;
         // Back, but the match waits for its Ready: its subscriptions may be new.
         seat.ready = matches!(m.phase, Phase::Running { .. });
+        seat.back_since = (m.phase == Phase::Paused).then_some(now);
         let peer = seat.peer;
         self.record(mid, Record::Back { player });
         let Some(m) = self.matches.get(&mid) else { return };
@@ -121,6 +124,15 @@ impl ServerCore {
                 if let Some(since) = s.lost_since
                     && now >= since.saturating_add(grace)
                     && !s.connected
+                {
+                    expired.push((m.id, PlayerId::ALL[i]));
+                }
+                // Back in a pause, heard from, but never Ready.
+                if let Some(since) = s.back_since
+                    && now >= since.saturating_add(grace)
+                    && s.connected
+                    && !s.ready
+                    && m.phase == Phase::Paused
                 {
                     expired.push((m.id, PlayerId::ALL[i]));
                 }

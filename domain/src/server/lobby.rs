@@ -149,6 +149,7 @@ impl ServerCore {
         let Some(seat) = m.seats[player.index()].as_mut() else { return };
         let was = seat.ready;
         seat.ready = true;
+        seat.back_since = None;
         if m.phase == Phase::Lobby && !was {
             self.broadcast_lobby(mid);
         }

@@ -259,7 +259,7 @@ impl ServerCore {
         if self.seat(mid, player).is_some_and(|s| !s.connected) {
             // A Prove is answered below with a Welcome and the match's phase.
             let tell = !matches!(f.msg, SessionMsg::Prove { .. });
-            self.come_back(mid, player, tell);
+            self.come_back(now, mid, player, tell);
         }
         match f.msg {
             SessionMsg::Ready => self.on_ready(now, mid, player),

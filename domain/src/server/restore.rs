@@ -107,6 +107,7 @@ impl ServerCore {
                 lost_since: (!s.gone).then_some(now),
                 gone: s.gone,
                 keyframe_at: None,
+                back_since: None,
             })
         });
         let epoch = Epoch(rm.epoch().0.saturating_add(RESTORE_EPOCH_STEP));
