@@ -602,6 +602,9 @@ pub enum Reject {
     BadProof,
     /// Too many requests; slow down.
     RateLimited,
+    /// The server is shutting down: it lets the matches in play finish and starts no new
+    /// one. Another server (or this one, restarted) will take the player.
+    ShuttingDown,
 }
 
 impl std::fmt::Display for Reject {
@@ -613,6 +616,7 @@ impl std::fmt::Display for Reject {
             Reject::UnknownSession => "no such session (the match may have ended)",
             Reject::BadProof => "the session token did not match",
             Reject::RateLimited => "too many requests",
+            Reject::ShuttingDown => "the server is shutting down; try again in a moment",
         })
     }
 }

@@ -294,3 +294,56 @@ fn forged_and_replayed_frames_are_refused() {
     core.handle_frame(3, PeerId(1), &signed(&w, 5, SessionMsg::Ping { id: 1, client_time: 0 }));
     assert_eq!(core.stats().replayed, 1);
 }
+
+#[test]
+fn a_draining_server_seats_nobody_new_and_lets_the_match_in_play_finish() {
+    use pong_domain::proto::Reject;
+    use pong_domain::server::MatchPhase;
+
+    let mut core = ServerCore::new(ServerConfig::default(), [3; 32]);
+    let (w1, w2, _) = played(&mut core, 10);
+    assert_eq!(core.phase_counts().of(MatchPhase::Running), 1);
+    // A lobby waiting for a second player when the drain begins.
+    core.handle_frame(SECOND * 5, PeerId(3), &join_frame("Cy", None));
+    let waiting = welcome_of(&drain(&mut core));
+    core.begin_drain();
+    assert!(core.is_draining());
+
+    core.handle_frame(SECOND * 5, PeerId(4), &join_frame("Dee", None));
+    let out = drain(&mut core);
+    assert!(
+        out.iter().any(|(_, m)| *m == Some(ServerMsg::Rejected(Reject::ShuttingDown))),
+        "a join during a drain is refused as shutting down: {out:?}"
+    );
+    assert_eq!(core.phase_counts().in_play(), 1, "the running match plays on");
+    assert_eq!(core.overview().len(), 2);
+    // The match in play still takes its members' inputs.
+    let ticks = core.stats().ticks;
+    let run = InputRun::new(11, [Intent::Plus]);
+    core.handle_frame(SECOND * 5, PeerId(1), &signed(&w1, 50, SessionMsg::Input(run)));
+    core.handle_frame(SECOND * 5, PeerId(2), &signed(&w2, 50, SessionMsg::Input(run)));
+    core.handle_timeout(SECOND * 5 + 20 * MS);
+    assert!(core.stats().ticks > ticks, "the running match stopped ticking in the drain");
+    assert_ne!(waiting.match_id, w1.match_id);
+}
+
+#[test]
+fn the_overview_counts_phases_and_lists_members_with_their_lives() {
+    use pong_domain::server::MatchPhase;
+
+    let mut core = ServerCore::new(ServerConfig::default(), [4; 32]);
+    assert_eq!(core.phase_counts().in_play(), 0);
+    let (w1, _, _) = played(&mut core, 5);
+    core.handle_frame(SECOND * 4, PeerId(3), &join_frame("Cy", None));
+    drain(&mut core);
+    let counts = core.phase_counts();
+    assert_eq!((counts.of(MatchPhase::Running), counts.of(MatchPhase::Lobby)), (1, 1));
+    let overview = core.overview();
+    let running = overview.iter().find(|m| m.id == w1.match_id).unwrap();
+    assert_eq!(running.phase, MatchPhase::Running);
+    assert_eq!(running.tick, 5);
+    let names: Vec<&str> = running.members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["Ada", "Bob"]);
+    assert!(running.members.iter().all(|m| m.lives == ServerConfig::default().lives));
+    assert_eq!(core.peer_count(), 3);
+}

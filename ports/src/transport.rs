@@ -168,6 +168,13 @@ pub trait ServerTransport: Send {
     /// Where clients can reach this server, for logs and banners.
     fn local_addr(&self) -> String;
 
+    /// False while the endpoint can reach none of its peers and is trying to get back (a
+    /// broker connection being re-established); health checks report it. A transport
+    /// without such a state is always connected (the default).
+    fn is_connected(&self) -> bool {
+        true
+    }
+
     /// Shuts the endpoint down gracefully: closes every connection after what is queued for it and
     /// releases what the transport holds outside this process (a broker's queues), waiting
     /// a bounded time. Dropping the endpoint closes connections too, but may leave such resources

@@ -847,6 +847,10 @@ impl ServerTransport for AmqpServer {
         self.shared.options.max_frame_len
     }
 
+    fn is_connected(&self) -> bool {
+        AmqpServer::is_connected(self)
+    }
+
     fn local_addr(&self) -> String {
         format!("{} queue {}", self.shared.target.display, self.shared.inbound)
     }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use pong_http::HttpService;
+
 use crate::tls::TlsOptions;
 
 /// Limits and timings of a [`WsServer`](crate::WsServer) or a
@@ -56,6 +58,10 @@ pub struct WsOptions {
     /// certificates a client trusts. Empty by default; filled with
     /// `WsOptions::with_tls_pem` and `WsOptions::with_trusted_ca_pem` (feature `tls`).
     pub tls: TlsOptions,
+    /// Server only: what answers a plain HTTP request (anything but a WebSocket upgrade) on
+    /// the server's port — the metrics, health and status endpoints of `pong server`. Without
+    /// one such a request is answered `426 Upgrade Required`.
+    pub http: Option<HttpService>,
 }
 
 impl WsOptions {
@@ -123,6 +129,13 @@ impl WsOptions {
         self
     }
 
+    /// Sets [`WsOptions::http`].
+    #[must_use]
+    pub fn with_http(mut self, service: HttpService) -> Self {
+        self.http = Some(service);
+        self
+    }
+
     /// The options with every count raised to at least 1 and every duration to at least
     /// 1 ms, so no setting can make a channel, a semaphore or a timer misbehave.
     pub(crate) fn sanitized(&self) -> Self {
@@ -137,6 +150,7 @@ impl WsOptions {
             keepalive_timeout: self.keepalive_timeout.max(MIN),
             close_timeout: self.close_timeout.max(MIN),
             tls: self.tls.clone(),
+            http: self.http.clone(),
         }
     }
 }
@@ -153,6 +167,7 @@ impl Default for WsOptions {
             keepalive_timeout: Self::DEFAULT_KEEPALIVE_TIMEOUT,
             close_timeout: Self::DEFAULT_CLOSE_TIMEOUT,
             tls: TlsOptions::default(),
+            http: None,
         }
     }
 }

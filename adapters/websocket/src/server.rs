@@ -3,7 +3,9 @@
 //! [`ServerTransport`] port.
 //!
 //! ```text
-//! accept task ──► per connection: handshake (TLS, then WebSocket, under one timeout)
+//! accept task ──► per connection: handshake (TLS, then the request head, under one timeout)
+//!                 ├─ a plain HTTP request: served by `WsOptions::http` (metrics, status, …)
+//!                 └─ a WebSocket upgrade: the game connection
 //!                   ├─ reader (the connection's task): frames and connection events → recv()
 //!                   └─ writer task: bounded queue ◄── send()/publish() (try_send only)
 //! ```
@@ -19,7 +21,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use pong_ports::{Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError};
+use pong_http::{HttpOptions, HttpService, Prefixed, Sniffed};
+use pong_ports::{
+    Frame, HttpHandler, HttpRequest, HttpResponse, Incoming, MatchId, PeerId, ServerTransport,
+    TransportError,
+};
 use pong_transport_support::{Outbox, PeerServer, PeerTable, Refusal, lock};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -33,6 +39,9 @@ use tracing::Instrument;
 
 use crate::WsOptions;
 use crate::connection::{self, ConnectionState, Deliver, Ending, ReadLimits};
+
+/// Longest request head read before deciding between HTTP and a WebSocket upgrade.
+const MAX_REQUEST_HEAD: usize = 8 * 1024;
 
 /// Connections the kernel may hold, fully open, before the accept task takes them; large
 /// so a burst of connects is not dropped and retried a second later.
@@ -331,18 +340,75 @@ async fn serve(
             }
             None => return,
         };
-        if let Some(ws) = upgrade(tls, &shared, deadline).await {
-            run_peer(ws, remote, shared, slot).await;
-        }
+        serve_stream(tls, remote, shared, slot, deadline).await;
         return;
     }
-    if let Some(ws) = upgrade(tcp, &shared, deadline).await {
-        run_peer(ws, remote, shared, slot).await;
+    serve_stream(tcp, remote, shared, slot, deadline).await;
+}
+
+/// Reads the first request head and serves the connection as what it asks for: the game
+/// over WebSocket, or the HTTP endpoints.
+async fn serve_stream<S>(
+    stream: S,
+    remote: SocketAddr,
+    shared: Arc<Shared>,
+    slot: OwnedSemaphorePermit,
+    deadline: Instant,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (asked, stream) =
+        match handshake_step(&shared, deadline, pong_http::sniff(stream, MAX_REQUEST_HEAD)).await {
+            Some(Ok(sniffed)) => sniffed,
+            Some(Err(error)) => {
+                tracing::debug!(%error, "no request head");
+                return;
+            }
+            None => return,
+        };
+    match asked {
+        Sniffed::WebSocket => {
+            if let Some(ws) = upgrade(stream, &shared, deadline).await {
+                run_peer(ws, remote, shared, slot).await;
+            }
+        }
+        Sniffed::Http => {
+            let service =
+                shared.options.http.clone().unwrap_or_else(|| HttpService::new(UpgradeRequired));
+            let options = HttpOptions {
+                header_timeout: shared.options.handshake_timeout,
+                max_head: MAX_REQUEST_HEAD,
+                ..HttpOptions::default()
+            };
+            tokio::select! {
+                () = shared.shutdown.cancelled() => {}
+                () = pong_http::serve_connection(stream, service, options) => {}
+            }
+            drop(slot);
+        }
     }
 }
 
-/// The WebSocket handshake over an accepted (and maybe TLS-wrapped) stream.
-async fn upgrade<S>(stream: S, shared: &Shared, deadline: Instant) -> Option<WebSocketStream<S>>
+/// What a plain HTTP request gets from a server that serves no HTTP endpoints.
+struct UpgradeRequired;
+
+#[async_trait]
+impl HttpHandler for UpgradeRequired {
+    async fn handle(&self, _: HttpRequest) -> HttpResponse {
+        HttpResponse::text(
+            426,
+            "This is a Distributed Pong server: it speaks WebSocket here (pong play --server ws://…).\n",
+        )
+    }
+}
+
+/// The WebSocket handshake over an accepted (and maybe TLS-wrapped) stream whose request
+/// head has been read and is replayed.
+async fn upgrade<S>(
+    stream: Prefixed<S>,
+    shared: &Shared,
+    deadline: Instant,
+) -> Option<WebSocketStream<Prefixed<S>>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

@@ -117,6 +117,16 @@ pub(crate) struct ServerArgs {
     /// to disk, to survive a power loss, at the cost of slower commits.
     #[arg(long, value_enum, default_value = "normal", requires = "db")]
     pub(crate) db_sync: DbSync,
+    /// Also serve the HTTP endpoints (/metrics, /healthz, /status and the status page) on
+    /// this address, e.g. `127.0.0.1:9100`. The WebSocket transport serves them on its own
+    /// port as well; RabbitMQ and ZeroMQ servers have only this.
+    #[arg(long, value_name = "ADDR", env = "PONG_METRICS_LISTEN")]
+    pub(crate) metrics_listen: Option<String>,
+    /// On Ctrl-C or SIGTERM, let the matches in play finish for up to this many seconds
+    /// before stopping: /healthz answers 503 and joins are refused meanwhile. A second
+    /// signal stops at once. 0 stops at once.
+    #[arg(long, value_name = "SECS", default_value_t = 0, env = "PONG_DRAIN_SECS")]
+    pub(crate) drain_secs: u64,
 }
 
 /// How hard the journal's commits work to survive a crash (`--db-sync`).

@@ -17,6 +17,7 @@ use pong_domain::journal::RecoveredMatch;
 use pong_domain::server::{RestoreError, ServerCore};
 use pong_ports::{EventStore, ServerTransport};
 use pong_runtime::recorder::{Recorder, RecorderOptions};
+use pong_runtime::server::ServeOptions;
 use pong_store_sqlite::{Durability, SqliteOptions, SqliteStore};
 use tracing::{info, warn};
 
@@ -82,14 +83,20 @@ pub(crate) async fn serve_journaled(
     store: Arc<SqliteStore>,
     flush_every: Duration,
     shutdown: impl Future<Output = ()>,
+    options: ServeOptions,
 ) -> Result<()> {
-    let mut recorder = Recorder::spawn(
+    let mut recorder = Recorder::spawn_with(
         store.clone(),
         RecorderOptions { flush_every, ..RecorderOptions::default() },
+        options.telemetry.clone(),
     );
-    let served = pong_runtime::server::serve(core, transport, shutdown, |e| {
-        recorder.record(e);
-    })
+    let served = pong_runtime::server::serve_with(
+        core,
+        transport,
+        shutdown,
+        |e| recorder.record(e),
+        options,
+    )
     .await;
     let stats = recorder.finish().await;
     if stats.dropped > 0 {

@@ -1,9 +1,15 @@
-//! `pong server`: hosts matches until interrupted (Ctrl-C or SIGTERM).
+//! `pong server`: hosts matches until interrupted (Ctrl-C or SIGTERM; with `--drain-secs`
+//! the matches in play finish first), with its HTTP endpoints (metrics, health, status) on
+//! the WebSocket port and on `--metrics-listen`.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use pong_domain::server::ServerCore;
+use pong_http::{HttpListener, HttpOptions, HttpService};
+use pong_runtime::server::ServeOptions;
+use pong_runtime::telemetry::{ServerInfo, Telemetry};
 
 use crate::cli::ServerArgs;
 use crate::{journal, setup, transports};
@@ -19,6 +25,11 @@ pub(crate) async fn run(args: ServerArgs) -> Result<ExitCode> {
         }
         _ => None,
     };
+    let telemetry = Telemetry::new(ServerInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        transport: transports::name(args.transport.transport).to_owned(),
+    });
+    let http = HttpService::new(telemetry.clone());
     let mut config = setup::server_config(args.players, &args.rules, args.max_matches);
     config.record_ticks = args.db.is_some();
     let mut core = ServerCore::new(config, setup::os_seed()?);
@@ -28,17 +39,45 @@ pub(crate) async fn run(args: ServerArgs) -> Result<ExitCode> {
         Some(path) => Some(journal::open_and_restore(path, args.db_sync, &mut core).await?),
         None => None,
     };
-    let transport = transports::server(&args.transport, &listen, tls)
+    let _metrics_listener = match &args.metrics_listen {
+        Some(addr) => Some(
+            HttpListener::bind(addr, http.clone(), HttpOptions::default())
+                .await
+                .with_context(|| format!("cannot serve the HTTP endpoints on {addr}"))?,
+        ),
+        None => None,
+    };
+    let transport = transports::server(&args.transport, &listen, tls, Some(http))
         .await
         .with_context(|| format!("cannot start the server on {listen}"))?;
+    let options = ServeOptions {
+        telemetry: Some(telemetry),
+        drain: Duration::from_secs(args.drain_secs),
+        // Polled only once the drain has begun, so it waits for the next signal.
+        stop_now: Some(Box::pin(setup::shutdown_signal())),
+    };
     match store {
         Some(store) => {
-            let flush = std::time::Duration::from_millis(args.db_flush_ms);
-            journal::serve_journaled(core, transport, store, flush, setup::shutdown_signal())
-                .await?;
+            let flush = Duration::from_millis(args.db_flush_ms);
+            journal::serve_journaled(
+                core,
+                transport,
+                store,
+                flush,
+                setup::shutdown_signal(),
+                options,
+            )
+            .await?;
         }
         None => {
-            pong_runtime::server::serve(core, transport, setup::shutdown_signal(), |_| {}).await?;
+            pong_runtime::server::serve_with(
+                core,
+                transport,
+                setup::shutdown_signal(),
+                |_| {},
+                options,
+            )
+            .await?;
         }
     }
     Ok(ExitCode::SUCCESS)

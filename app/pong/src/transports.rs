@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
+use pong_http::HttpService;
 use pong_ports::{Connector, ServerTransport};
 
 use crate::cli::{TransportArgs, TransportKind};
@@ -43,17 +44,28 @@ pub(crate) struct ServerTls {
     pub(crate) key: PathBuf,
 }
 
-/// Opens the server end of the chosen transport on `listen`.
+/// The transport's name in metrics and status (`pong_links{transport=…}`).
+pub(crate) fn name(kind: TransportKind) -> &'static str {
+    match kind {
+        TransportKind::Ws => "websocket",
+        TransportKind::Amqp => "amqp",
+        TransportKind::Zmq => "zmq",
+    }
+}
+
+/// Opens the server end of the chosen transport on `listen`; a WebSocket server also
+/// answers plain HTTP requests on its port with `http`.
 pub(crate) async fn server(
     args: &TransportArgs,
     listen: &str,
     tls: Option<ServerTls>,
+    http: Option<HttpService>,
 ) -> Result<Box<dyn ServerTransport>> {
     if tls.is_some() && args.transport != TransportKind::Ws {
         bail!("--tls-cert/--tls-key apply to the WebSocket transport only");
     }
     match args.transport {
-        TransportKind::Ws => ws_server(listen, tls),
+        TransportKind::Ws => ws_server(listen, tls, http),
         TransportKind::Amqp => amqp_server(&args.amqp_url, listen).await,
         TransportKind::Zmq => zmq_server(listen).await,
     }
@@ -69,20 +81,29 @@ pub(crate) fn connector(args: &TransportArgs, server: &str) -> Result<Arc<dyn Co
 }
 
 #[cfg(feature = "websocket")]
-fn ws_server(listen: &str, tls: Option<ServerTls>) -> Result<Box<dyn ServerTransport>> {
+fn ws_server(
+    listen: &str,
+    tls: Option<ServerTls>,
+    http: Option<HttpService>,
+) -> Result<Box<dyn ServerTransport>> {
     use pong_transport_ws::{WsOptions, WsServer};
-    let options = match tls {
+    let mut options = match tls {
         None => WsOptions::default(),
         #[cfg(feature = "tls")]
         Some(t) => WsOptions::default().with_tls_pem(&t.cert, &t.key)?,
         #[cfg(not(feature = "tls"))]
         Some(_) => bail!("TLS is not compiled into this binary: rebuild with `--features tls`"),
     };
+    options.http = http;
     Ok(Box::new(WsServer::bind(listen, options)?))
 }
 
 #[cfg(not(feature = "websocket"))]
-fn ws_server(_: &str, _: Option<ServerTls>) -> Result<Box<dyn ServerTransport>> {
+fn ws_server(
+    _: &str,
+    _: Option<ServerTls>,
+    _: Option<HttpService>,
+) -> Result<Box<dyn ServerTransport>> {
     Err(missing(TransportKind::Ws, "websocket"))
 }
 

@@ -5,7 +5,8 @@
 //! peers gone when it loses the broker); every bot loses its link and reconnects, the
 //! server's transport reconnects, the match resumes and finishes, and all four bots still
 //! agree with each other and with the server, each having seen at least one pause and got
-//! its seat back at least once.
+//! its seat back at least once. The server's `/healthz` (on `--metrics-listen`) answers 503
+//! while its broker is gone and 200 again once it has reconnected (issue 16).
 //!
 //! This stops the whole broker, so it lives alone in its test binary (cargo runs test
 //! binaries one after another) and holds the broker exclusively (`common::amqp::BrokerLock`)
@@ -21,7 +22,26 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::amqp::{BrokerLock, RestartGuard, broker, rabbitmqctl, rabbitmqctl_or_skip, reachable};
-use common::{MATCH_LIMIT, assert_agree, four_bots, num, reports, server, unique};
+use common::{MATCH_LIMIT, assert_agree, four_bots, free_port, num, reports, server, unique};
+
+/// Polls `GET /healthz` on `addr` until it answers `status`; returns the body.
+fn wait_for_health(addr: &str, status: u16, limit: Duration) -> String {
+    use std::io::{Read, Write};
+    let start = Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < limit {
+        if let Ok(mut tcp) = std::net::TcpStream::connect(addr) {
+            let _ = write!(tcp, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            last.clear();
+            let _ = tcp.read_to_string(&mut last);
+            if last.starts_with(&format!("HTTP/1.1 {status} ")) {
+                return last.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("/healthz did not answer {status} within {limit:?}; last answer: {last:?}");
+}
 
 /// Generous: a broker app takes a second or two to start, more on a busy machine.
 const RESTART_WAIT: Duration = Duration::from_secs(90);
@@ -40,7 +60,9 @@ fn a_match_pauses_through_a_broker_restart_then_resumes_and_finishes_in_agreemen
     // The match must still be running when the broker goes down, which takes `stop_app`
     // 0.5 to 2.5 s here. Three lives and good players: every sampled match lasted over
     // 6,000 ticks (6 s at 1000 Hz).
-    let mut server = server(&transport, &["--listen", &name, "--lives", "3"]);
+    let ops = format!("127.0.0.1:{}", free_port());
+    let mut server =
+        server(&transport, &["--listen", &name, "--lives", "3", "--metrics-listen", &ops]);
     let mut bots = four_bots(&[&transport[..], &["--server", &name]].concat(), 0.8);
     let match_started = server.wait_for_log("match started", MATCH_LIMIT).at;
     std::thread::sleep(Duration::from_millis(100));
@@ -51,8 +73,9 @@ fn a_match_pauses_through_a_broker_restart_then_resumes_and_finishes_in_agreemen
     let stopped = Instant::now();
     assert!(reachable(&url).is_err(), "the broker still accepts connections after stop_app");
     assert!(server.find_log("match over").is_none(), "the match ended before the broker stopped");
-    // Down for a moment, as in a real restart.
-    std::thread::sleep(Duration::from_millis(500));
+    // Down for a moment, as in a real restart: long enough for the health check to see it.
+    let unhealthy = wait_for_health(&ops, 503, Duration::from_secs(10));
+    assert!(unhealthy.contains("broker"), "{unhealthy}");
     rabbitmqctl(&["start_app"]).unwrap_or_else(|e| panic!("{e}"));
     rabbitmqctl(&["await_startup"]).unwrap_or_else(|e| panic!("{e}"));
     guard.armed = false;
@@ -73,6 +96,7 @@ fn a_match_pauses_through_a_broker_restart_then_resumes_and_finishes_in_agreemen
         "the match paused only {:?} after the broker stopped",
         paused - stopped
     );
+    wait_for_health(&ops, 200, Duration::from_secs(10));
     let resuming = server.wait_for_log_after("match resuming", paused, MATCH_LIMIT).at;
     let reports = reports(&mut bots);
     let summary = assert_agree(&reports, &server);

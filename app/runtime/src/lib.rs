@@ -10,6 +10,8 @@
 //! - [`bot`]: the computer player as a controller.
 //! - [`report`]: the summary a bot gives of its match (printed as JSON by `pong bot --json`).
 //! - [`local`]: a server and bots in one process over the memory transport.
+//! - [`telemetry`]: what a running server tells its operators: Prometheus metrics, health
+//!   and status, answered over HTTP.
 //! - [`recorder`]: journals a server's events into an event store, batched, off the tick
 //!   path.
 
@@ -20,3 +22,4 @@ pub mod local;
 pub mod recorder;
 pub mod report;
 pub mod server;
+pub mod telemetry;

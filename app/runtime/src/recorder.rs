@@ -29,6 +29,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use crate::telemetry::Telemetry;
+
 /// How the recorder batches.
 #[derive(Clone, Copy, Debug)]
 pub struct RecorderOptions {
@@ -97,9 +99,19 @@ pub struct Recorder {
 impl Recorder {
     /// Starts a writer task for `store` on the current tokio runtime.
     pub fn spawn(store: Arc<dyn EventStore>, options: RecorderOptions) -> Recorder {
+        Recorder::spawn_with(store, options, None)
+    }
+
+    /// [`Recorder::spawn`], reporting to `telemetry`: the queue's depth and each commit's
+    /// time, and the store's health (failing from a refused batch until one is taken).
+    pub fn spawn_with(
+        store: Arc<dyn EventStore>,
+        options: RecorderOptions,
+        telemetry: Option<Telemetry>,
+    ) -> Recorder {
         let (tx, rx) = mpsc::channel(options.queue.max(1));
         let shared = Arc::new(Shared::default());
-        let writer = tokio::spawn(write(store, rx, options, shared.clone()));
+        let writer = tokio::spawn(write(store, rx, options, shared.clone(), telemetry));
         Recorder { tx: Some(tx), broken: BTreeSet::new(), shared, writer: Some(writer) }
     }
 
@@ -158,6 +170,7 @@ async fn write(
     mut rx: mpsc::Receiver<(Instant, Entry)>,
     options: RecorderOptions,
     shared: Arc<Shared>,
+    telemetry: Option<Telemetry>,
 ) -> RecorderStats {
     let mut stats = RecorderStats::default();
     let mut lags: VecDeque<Duration> = VecDeque::with_capacity(LAG_SAMPLES);
@@ -216,8 +229,15 @@ async fn write(
                     lags.pop_front();
                 }
                 lags.push_back(lag);
+                if let Some(t) = &telemetry {
+                    t.observe_journal_commit(done - started);
+                    t.set_store_healthy(true);
+                }
             }
             Err((e, matches)) => {
+                if let Some(t) = &telemetry {
+                    t.set_store_healthy(false);
+                }
                 error!(error = %e, records = len, "the event store refused a batch; its matches are no longer journaled");
                 stats.dropped += len as u64;
                 broken.extend(matches.iter().copied());
@@ -234,6 +254,9 @@ async fn write(
         }
         batch.clear();
         last_commit = Instant::now();
+        if let Some(t) = &telemetry {
+            t.set_journal_queue_depth(rx.len());
+        }
         let gaps: Vec<MatchId> =
             shared.gaps.lock().map(|mut g| std::mem::take(&mut *g)).unwrap_or_default();
         for m in gaps {

@@ -34,6 +34,10 @@ impl ServerCore {
             }
             return;
         }
+        if self.draining {
+            self.send(peer, ServerMsg::Rejected(Reject::ShuttingDown));
+            return;
+        }
         let players = join.players.unwrap_or(self.config.default_players);
         if !(MIN_PLAYERS..=MAX_PLAYERS).contains(&players) {
             self.send(peer, ServerMsg::Rejected(Reject::BadPlayerCount));

@@ -24,7 +24,8 @@
 //! - `input_queue`: a member's inputs by tick, late and early;
 //! - `liveness`: lost members, pauses, coming back, forfeits, housekeeping;
 //! - `resend`: ticks or a keyframe for a member that missed some;
-//! - `restore`: matches taken over from a stopped server's journal.
+//! - `restore`: matches taken over from a stopped server's journal;
+//! - `overview`: what operators see: matches by phase, each match with its members.
 //!
 //! Trust: frames that do not decode, do not verify, replay an old sequence number, name no
 //! known session, carry inputs far outside the tick window or come too fast are refused and
@@ -38,6 +39,7 @@ mod grid;
 mod input_queue;
 mod liveness;
 mod lobby;
+mod overview;
 mod resend;
 mod restore;
 mod stats;
@@ -57,6 +59,7 @@ use crate::sim::MatchState;
 
 pub use config::ServerConfig;
 pub use event::{Refusal, ServerEvent};
+pub use overview::{MatchOverview, MatchPhase, MemberOverview, PhaseCounts};
 pub(crate) use resend::RESEND_MAX;
 pub use restore::{RESTORE_EPOCH_STEP, RestoreError};
 pub use stats::ServerStats;
@@ -111,6 +114,8 @@ pub struct ServerCore {
     /// The ids of the matches one grid tick steps, kept between ticks so that a steady
     /// tick allocates nothing.
     due: Vec<MatchId>,
+    /// Shutting down gracefully: no new player is seated; matches in play go on.
+    draining: bool,
 }
 
 impl ServerCore {
@@ -134,6 +139,7 @@ impl ServerCore {
             events: VecDeque::new(),
             stats: ServerStats::default(),
             due: Vec::new(),
+            draining: false,
         }
     }
 
@@ -211,6 +217,11 @@ impl ServerCore {
 
     /// Reports what happened to a match, as its journal keeps it.
     fn record(&mut self, match_id: MatchId, record: Record) {
+        match record {
+            Record::Paused { .. } => self.stats.pauses += 1,
+            Record::Forfeit { .. } => self.stats.forfeits += 1,
+            _ => {}
+        }
         self.events.push_back(ServerEvent::Match { match_id, record });
     }
 
@@ -282,6 +293,20 @@ impl ServerCore {
             }
             SessionMsg::Leave => self.on_leave(now, mid, player),
         }
+    }
+
+    /// The server is about to go away, gracefully: from now on a `Join` is refused with
+    /// [`crate::proto::Reject::ShuttingDown`], while the matches in play (and their members'
+    /// resumes) go on until they end. The driver calls [`ServerCore::handle_shutdown`] when
+    /// [`ServerCore::phase_counts`] shows none left in play, or its drain time is up.
+    pub fn begin_drain(&mut self) {
+        self.draining = true;
+    }
+
+    /// True once [`ServerCore::begin_drain`] was called.
+    #[must_use]
+    pub fn is_draining(&self) -> bool {
+        self.draining
     }
 
     /// The server is going away: every connected member is told and its link closed.

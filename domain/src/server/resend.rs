@@ -30,6 +30,7 @@ impl ServerCore {
         if from > newest {
             return;
         }
+        self.stats.resyncs += 1;
         match oldest {
             Some(oldest) if from >= oldest && newest - from < RESEND_MAX => {
                 let ticks: Vec<TickMsg> =

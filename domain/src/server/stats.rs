@@ -27,4 +27,10 @@ pub struct ServerStats {
     pub ticks: u64,
     /// Grid ticks skipped because the server fell behind.
     pub overruns: u64,
+    /// Times a running match paused for a lost member.
+    pub pauses: u64,
+    /// Members who forfeited (left a started match, or lost past the grace period).
+    pub forfeits: u64,
+    /// Resync requests answered (ticks resent or a keyframe).
+    pub resyncs: u64,
 }

@@ -26,7 +26,7 @@
 //! ```text
 //! cargo run --release -p pong-bench --bin loadtest -- [--matches 100] [--players 4]
 //!     [--transport memory|ws|zmq|amqp] [--clients light|full] [--seconds 10]
-//!     [--warmup 3] [--client-threads 1] [--amqp-url URL]
+//!     [--warmup 3] [--client-threads 1] [--amqp-url URL] [--telemetry]
 //! cargo run --release -p pong-bench --bin loadtest -- --sweep 1,10,100,1000 [options]
 //! ```
 //!
@@ -53,6 +53,8 @@ use pong_bench::transports::{self, Kind};
 use pong_domain::journal::Record;
 use pong_domain::server::{ServerConfig, ServerCore, ServerEvent};
 use pong_ports::Connector;
+use pong_runtime::server::ServeOptions;
+use pong_runtime::telemetry::{ServerInfo, Telemetry};
 
 /// The kind of load client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -118,6 +120,11 @@ struct Args {
     /// by then) and for every match to start running.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     setup_timeout: u64,
+    /// Run the server with its telemetry on, as `pong server` does (metrics published once
+    /// a second, every timer wake timed), and render the metrics once a second on another
+    /// thread as a scraper would: to measure what they cost the tick path.
+    #[arg(long)]
+    telemetry: bool,
     /// Print one machine-readable RESULT line (a sweep's child).
     #[arg(long, hide = true)]
     child: bool,
@@ -297,7 +304,7 @@ fn start_server(args: &Args) -> Result<ServerHandle> {
         max_matches: args.matches.max(1) * 2 + 16,
         ..ServerConfig::default()
     };
-    let (kind, url) = (args.transport, args.amqp.amqp_url.clone());
+    let (kind, url, telemetry) = (args.transport, args.amqp.amqp_url.clone(), args.telemetry);
     let (p, e, t) = (Arc::clone(&probe), Arc::clone(&events), Arc::clone(&t0));
     let thread = std::thread::Builder::new().name("server".into()).spawn(move || {
         let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -338,9 +345,21 @@ fn start_server(args: &Args) -> Result<ServerHandle> {
             let shutdown = async move {
                 let _ = stopped.await;
             };
+            let options = ServeOptions {
+                telemetry: telemetry.then(|| {
+                    let telemetry = Telemetry::new(ServerInfo {
+                        version: env!("CARGO_PKG_VERSION").to_owned(),
+                        transport: kind.name().to_owned(),
+                    });
+                    scrape_every_second(telemetry.clone());
+                    telemetry
+                }),
+                ..ServeOptions::default()
+            };
             // The server's clock reads zero when `serve` first runs, right after this.
             let _ = t.set(Instant::now());
-            if let Err(err) = pong_runtime::server::serve(core, transport, shutdown, on_event).await
+            if let Err(err) =
+                pong_runtime::server::serve_with(core, transport, shutdown, on_event, options).await
             {
                 tracing::error!(error = %err, "the server stopped");
             }
@@ -351,6 +370,20 @@ fn start_server(args: &Args) -> Result<ServerHandle> {
         std::thread::sleep(Duration::from_millis(1));
     }
     Ok(ServerHandle { connector, t0, probe, events, cpu, stop: Some(stop), thread: Some(thread) })
+}
+
+/// Renders the metrics once a second on a thread of its own, as a Prometheus scrape would,
+/// for as long as the process runs.
+fn scrape_every_second(telemetry: Telemetry) {
+    let scraper = std::thread::Builder::new().name("scraper".into()).spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            std::hint::black_box(telemetry.render_metrics(false));
+        }
+    });
+    if let Err(error) = scraper {
+        tracing::warn!(%error, "cannot start the scraper thread");
+    }
 }
 
 fn run_one(args: &Args) -> Result<Outcome> {
@@ -469,14 +502,15 @@ async fn drive(args: &Args, server: &ServerHandle, t0: Instant) -> Result<Outcom
 
 fn describe(args: &Args) -> String {
     format!(
-        "{} matches of {} over {}, {} clients, {} load-generator thread(s), {} s warm-up, {} s measured",
+        "{} matches of {} over {}, {} clients, {} load-generator thread(s), {} s warm-up, {} s measured{}",
         args.sweep.as_ref().map_or_else(|| args.matches.to_string(), |s| format!("{s:?}")),
         args.players,
         args.transport.name(),
         if args.clients == Clients::Light { "light" } else { "full" },
         args.client_threads,
         args.warmup,
-        args.seconds
+        args.seconds,
+        if args.telemetry { ", telemetry on (scraped every second)" } else { "" }
     )
 }
 

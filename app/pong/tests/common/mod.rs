@@ -219,6 +219,11 @@ impl Proc {
         }
     }
 
+    /// SIGTERM, without waiting for the process to act on it.
+    pub fn sigterm(&self) {
+        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+    }
+
     /// SIGTERM (a server shuts down cleanly: it tells its members and removes its broker
     /// queues), then SIGKILL if it is still running 5 s later.
     pub fn terminate(&mut self) {
