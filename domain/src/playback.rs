@@ -255,7 +255,10 @@ impl PlaybackCore {
         match codec::decode_client(frame) {
             Ok(ClientFrame::Open(OpenMsg::Join(_))) => self.seat_viewer(peer, false),
             Ok(ClientFrame::Open(OpenMsg::Resume { session })) => {
-                self.send(peer, ServerMsg::Challenge { session, nonce: CHALLENGE_NONCE });
+                self.send(
+                    peer,
+                    ServerMsg::Challenge { session, nonce: CHALLENGE_NONCE, next_seq: 1 },
+                );
             }
             Ok(ClientFrame::Signed(f)) => match f.msg {
                 SessionMsg::Prove { .. } => self.seat_viewer(peer, true),

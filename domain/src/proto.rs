@@ -14,7 +14,7 @@ use crate::rules::{MatchConfig, PlayerId, Side};
 use crate::sim::{Intent, MatchState, OutReason, TickInput};
 
 /// The protocol version carried in the first byte of every frame.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// A session: one player's membership of one match, named in every signed message.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -656,6 +656,10 @@ pub enum ServerMsg {
         session: SessionId,
         /// Sign this.
         nonce: u64,
+        /// The least sequence number the server still accepts for this session: the `Prove`
+        /// and every frame after it continue from here (a client restarted from a session
+        /// file learns where its sequence stands; a resume never reopens old numbers).
+        next_seq: u32,
     },
     /// Your request was refused.
     Rejected(Reject),

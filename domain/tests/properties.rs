@@ -392,8 +392,11 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
         });
     prop_oneof![
         welcome,
-        (any::<u32>(), any::<u64>())
-            .prop_map(|(s, nonce)| ServerMsg::Challenge { session: SessionId(s), nonce }),
+        (any::<u32>(), any::<u64>()).prop_map(|(s, nonce)| ServerMsg::Challenge {
+            session: SessionId(s),
+            nonce,
+            next_seq: s.rotate_left(7),
+        }),
         prop_oneof![
             Just(Reject::BadPlayerCount),
             Just(Reject::RoomFull),

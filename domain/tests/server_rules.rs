@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use pong_domain::journal::{Record, RecoveredMatch};
-use pong_domain::proto::{InputRun, ServerMsg, SessionMsg, Token, Welcome};
+use pong_domain::proto::{InputRun, OpenMsg, ServerMsg, SessionMsg, Token, Welcome};
 use pong_domain::route::{Dest, PeerId};
 use pong_domain::server::{
     RESTORE_EPOCH_STEP, RestoreError, ServerConfig, ServerCore, ServerEvent, Transmit,
@@ -98,9 +98,10 @@ fn a_restored_match_resumes_through_pause_ready_and_countdown() {
         2
     );
 
-    // An old signed frame replayed before the proof is refused.
+    // An old signed frame replayed before the proof is refused: only a proof binds the
+    // session to a link.
     core.handle_frame(100, PeerId(7), &signed(&w1, 9_999, SessionMsg::Ready));
-    assert_eq!(core.stats().replayed, 1);
+    assert_eq!(core.stats().wrong_link, 1);
 
     // Both come back with their tokens: a paused match, newer than anything seen before.
     let out = resume(&mut core, 1_000, PeerId(11), &w1, 50_000);
@@ -126,11 +127,12 @@ fn a_restored_match_resumes_through_pause_ready_and_countdown() {
     assert!(epoch > paused.epoch);
     core.handle_timeout(at);
     assert_eq!(core.match_state(w1.match_id).unwrap().tick, l + 1);
-    // New matches are numbered after the restored one, new sessions after its sessions.
+    // New matches are numbered after the restored one; new sessions (random) never take a
+    // restored one's id.
     core.handle_frame(4_000, PeerId(20), &join_frame("Cy", None));
     let w3 = welcome_of(&drain(&mut core));
     assert!(w3.match_id.0 > w1.match_id.0);
-    assert!(w3.session.0 > w2.session.0.max(w1.session.0));
+    assert!(w3.session != w1.session && w3.session != w2.session);
 }
 
 #[test]
@@ -346,4 +348,99 @@ fn the_overview_counts_phases_and_lists_members_with_their_lives() {
     assert_eq!(names, ["Ada", "Bob"]);
     assert!(running.members.iter().all(|m| m.lives == ServerConfig::default().lives));
     assert_eq!(core.peer_count(), 3);
+}
+
+/// Issue 19, finding 2: a frame captured from a player and replayed on another link moves
+/// nothing — the seat stays on its link, the player is not told `Replaced`, and the link
+/// of the replay never gets the player's Welcome (or token).
+#[test]
+fn a_signed_frame_replayed_from_another_link_moves_no_session() {
+    let mut core = ServerCore::new(ServerConfig::default(), [5; 32]);
+    core.handle_frame(0, PeerId(1), &join_frame("Ada", None));
+    let ada = welcome_of(&drain(&mut core));
+    let captured = signed(&ada, 1, SessionMsg::Ping { id: 1, client_time: 0 });
+    core.handle_frame(10, PeerId(1), &captured);
+    drain(&mut core);
+    // The attacker replays it, and a fresh one it cannot have signed… it only has copies.
+    core.handle_frame(20, PeerId(9), &captured);
+    let out = drain(&mut core);
+    assert!(out.is_empty(), "the replay was answered: {out:?}");
+    assert_eq!(core.stats().wrong_link, 1);
+    // Its Join on that link gets a seat of its own, never Ada's.
+    core.handle_frame(30, PeerId(9), &join_frame("Mallory", None));
+    let theirs = welcome_of(&drain(&mut core));
+    assert_ne!((theirs.session, theirs.token), (ada.session, ada.token));
+    // Ada still speaks from her link, and nobody was told Replaced.
+    core.handle_frame(40, PeerId(1), &signed(&ada, 2, SessionMsg::Ping { id: 2, client_time: 0 }));
+    let out = drain(&mut core);
+    assert!(
+        out.iter().any(|(t, m)| *t == Transmit::Send(Dest::Peer(PeerId(1)))
+            && matches!(m, Some(ServerMsg::Pong { id: 2, .. }))),
+        "{out:?}"
+    );
+    assert_eq!(core.stats().replayed, 0);
+}
+
+/// Issue 19, finding 2: a resume does not make spent sequence numbers good again. The
+/// challenge says where the sequence continues; a proof numbered below it is refused, and
+/// frames captured before the resume are refused on the new link too.
+#[test]
+fn a_resume_continues_the_sequence_and_reopens_no_spent_number() {
+    let mut core = ServerCore::new(ServerConfig::default(), [6; 32]);
+    // A running match: Ada has used 1 (Ready) and 2..=6 (inputs).
+    let (ada, _, _) = played(&mut core, 5);
+    let t = 4 * SECOND;
+    let mut captured = Vec::new();
+    for seq in 7..=11 {
+        let frame = signed(&ada, seq, SessionMsg::Ping { id: seq, client_time: 0 });
+        core.handle_frame(t, PeerId(1), &frame);
+        captured.push(frame);
+    }
+    drain(&mut core);
+    core.handle_peer_gone(t + 1, PeerId(1));
+    drain(&mut core);
+
+    let mut buf = Vec::new();
+    pong_domain::codec::encode_open(&OpenMsg::Resume { session: ada.session }, &mut buf).unwrap();
+    core.handle_frame(t + 2, PeerId(3), &buf);
+    let (nonce, next_seq) = drain(&mut core)
+        .iter()
+        .find_map(|(_, m)| match m {
+            Some(ServerMsg::Challenge { nonce, next_seq, .. }) => Some((*nonce, *next_seq)),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(next_seq, 12);
+    // A proof with a spent number is refused…
+    core.handle_frame(t + 3, PeerId(3), &signed(&ada, 8, SessionMsg::Prove { nonce }));
+    assert!(drain(&mut core).iter().all(|(_, m)| !matches!(m, Some(ServerMsg::Welcome(_)))));
+    assert_eq!(core.stats().replayed, 1);
+    // …one that continues the sequence takes the seat back on the new link.
+    let out = resume(&mut core, t + 4, PeerId(3), &ada, next_seq);
+    assert!(out.iter().any(|(_, m)| matches!(m, Some(ServerMsg::Welcome(_)))), "{out:?}");
+    // Frames from before the resume, replayed on the proved link, are refused.
+    for frame in &captured {
+        core.handle_frame(t + 5, PeerId(3), frame);
+    }
+    assert!(
+        drain(&mut core).iter().all(|(_, m)| !matches!(m, Some(ServerMsg::Pong { .. }))),
+        "an old frame was answered after the resume"
+    );
+    assert_eq!(core.stats().replayed, 6);
+}
+
+#[test]
+fn session_ids_are_not_a_counter() {
+    let mut core = ServerCore::new(ServerConfig::default(), [7; 32]);
+    let ids: Vec<u32> = (0..8)
+        .map(|i| {
+            core.handle_frame(i, PeerId(100 + i), &join_frame("P", None));
+            welcome_of(&drain(&mut core)).session.0
+        })
+        .collect();
+    assert!(ids.windows(2).all(|w| w[1] != w[0].wrapping_add(1)), "{ids:?}");
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len());
 }

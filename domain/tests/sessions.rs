@@ -212,3 +212,34 @@ fn session_after_the_grace_period_the_silent_side_is_a_wall() {
     assert!(over.iter().all(|p| matches!(p, ClientPhase::Over { .. })));
     insta::assert_snapshot!(transcript(&net, t0));
 }
+
+/// Issue 19, finding 2: a client restarted from its session file starts its sequence again
+/// at 1; the server's challenge tells it where the session's sequence continues, so its
+/// proof is accepted (no spent number is reopened) and it plays the match to the end.
+#[test]
+fn a_client_restarted_from_its_session_file_continues_the_sessions_sequence() {
+    let mut net = SimNet::new(short_matches(2), 51);
+    let t0 = net.now;
+    bots(&mut net, 2, Latency::LAN, 0);
+    net.run_until(t0 + 60 * SECOND, |n| n.server.stats().ticks > 100);
+    assert!(net.server.stats().ticks > 100, "the match is not running yet");
+    let credentials = net.clients[0].core.session().unwrap();
+    net.drop_link(0);
+    net.clients[0].dead = true;
+    let mut config = player("bot0", 2);
+    config.resume = Some(credentials);
+    net.add_client(config, Some(Bot::new(PlayerId::ALL[0], 800, 0)), Latency::LAN, 100 * MS);
+    net.run_until(t0 + 3600 * SECOND, |n| {
+        n.clients[1].core.is_finished() && n.clients[2].core.is_finished()
+    });
+    assert_eq!(net.clients[2].core.session(), Some(credentials));
+    let hashes: Vec<_> = [1, 2]
+        .iter()
+        .map(|&i| match net.clients[i].core.phase() {
+            ClientPhase::Over { final_hash, .. } => *final_hash,
+            other => panic!("client {i} is not over: {other:?}"),
+        })
+        .collect();
+    assert_eq!(hashes[0], hashes[1]);
+    assert_eq!(net.server.stats().replayed, 0);
+}

@@ -429,6 +429,17 @@ async fn forged_inputs_wrong_tokens_and_garbage_change_nothing() {
     let b = spawn_player("B".into(), 2, connector.clone(), 2, Duration::from_millis(100)).await;
     // The attacker has a seat of its own in another match and knows the victims' session ids.
     tokio::time::sleep(Duration::from_secs(5)).await;
+    let victims: Vec<u32> = server
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(_, e)| match e.record() {
+            Some((_, pong_domain::journal::Record::Joined { session, .. })) => Some(session.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(victims.len(), 2);
     let mut link = connector.connect().await.unwrap();
     link.send(join_frame("Mallory", Some(4)).into()).unwrap();
     let mut buf = Vec::new();
@@ -436,7 +447,7 @@ async fn forged_inputs_wrong_tokens_and_garbage_change_nothing() {
     for round in 0..600u32 {
         // Inputs for both victims' sessions, signed with guessed tokens. The server drops a
         // link that keeps doing this; the attacker just connects again.
-        for session in 1..=2 {
+        for &session in &victims {
             let run = InputRun::new(round, [Intent::Plus; 8]);
             let header =
                 Signed { session: pong_domain::proto::SessionId(session), seq: 1_000 + round };

@@ -504,8 +504,11 @@ impl ClientCore {
         self.timers.set(Timer::Idle, now.saturating_add(self.config.server_timeout));
         match msg {
             ServerMsg::Welcome(w) => self.on_welcome(now, w),
-            ServerMsg::Challenge { session, nonce } => {
+            ServerMsg::Challenge { session, nonce, next_seq } => {
                 if self.session.credentials.is_some_and(|(s, _)| s == session) {
+                    // Numbers below `next_seq` are spent at the server (perhaps by a run of
+                    // this client before a restart from its session file).
+                    self.session.seq = self.session.seq.max(next_seq.saturating_sub(1));
                     self.push_signed(&SessionMsg::Prove { nonce });
                 }
             }

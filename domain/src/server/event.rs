@@ -65,4 +65,7 @@ pub enum Refusal {
     OutOfWindow(SessionId),
     /// Its link is over the rate limit.
     RateLimited,
+    /// It was signed for a session that speaks from another link: only a `Prove` moves a
+    /// session (a frame captured and replayed elsewhere, or a late frame of a replaced link).
+    WrongLink(SessionId),
 }

@@ -107,7 +107,9 @@ pub struct ServerCore {
     peers: HashMap<PeerId, PeerInfo>,
     rooms: BTreeMap<RoomName, MatchId>,
     next_match: u32,
-    next_session: u32,
+    /// Session ids: random, from a stream of their own so that they do not shift the tokens
+    /// and match seeds drawn from `rng`.
+    session_ids: ChaCha20Rng,
     out: VecDeque<Output>,
     events: VecDeque<ServerEvent>,
     stats: ServerStats,
@@ -134,7 +136,11 @@ impl ServerCore {
             peers: HashMap::new(),
             rooms: BTreeMap::new(),
             next_match: 1,
-            next_session: 1,
+            session_ids: {
+                let mut ids = ChaCha20Rng::from_seed(seed);
+                ids.set_stream(1);
+                ids
+            },
             out: VecDeque::new(),
             events: VecDeque::new(),
             stats: ServerStats::default(),

@@ -136,9 +136,6 @@ impl ServerCore {
         self.reserve_match_ids(id);
         for &(p, session, _) in &members {
             self.sessions.insert(session, (id, p));
-            if session.0 >= self.next_session {
-                self.next_session = session.0.saturating_add(1);
-            }
         }
         self.record(id, Record::Restored { tick, epoch: epoch.0 });
         for &(player, _, gone) in &members {

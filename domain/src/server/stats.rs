@@ -17,6 +17,8 @@ pub struct ServerStats {
     pub out_of_window: u64,
     /// Frames over a link's rate limit.
     pub rate_limited: u64,
+    /// Signed frames for a session that speaks from another link.
+    pub wrong_link: u64,
     /// Links dropped for misbehaving.
     pub peers_dropped: u64,
     /// Matches created.

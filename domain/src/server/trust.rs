@@ -2,8 +2,10 @@
 //!
 //! The transport's idea of the sender is only the address to answer: a client proves every
 //! message after its first with a signature made with its session token, and each session
-//! accepts a sequence number once ([`ReplayWindow`]). A session moves to another link by
-//! signing a fresh challenge (`Resume`, `Challenge`, `Prove`). Every link is held to a rate
+//! accepts a sequence number once ([`ReplayWindow`]), also across resumes. A session moves
+//! to another link only by signing a fresh challenge (`Resume`, `Challenge`, `Prove`): a
+//! signed frame from any other link is refused, so a captured frame replayed elsewhere
+//! moves nothing. Session ids are random. Every link is held to a rate
 //! ([`RateLimiter`]) and dropped after too many bad frames. Nothing refused here reaches a
 //! match.
 
@@ -59,6 +61,15 @@ impl ReplayWindow {
 
     fn reset(&mut self, seq: u32) {
         *self = ReplayWindow { top: seq, bits: 1 };
+    }
+
+    fn is_closed(&self) -> bool {
+        self.top == u32::MAX && self.bits == u64::MAX
+    }
+
+    /// The least sequence number still accepted as new: where a resuming client continues.
+    pub(super) fn next(&self) -> u32 {
+        if self.is_closed() { 1 } else { self.top.saturating_add(1) }
     }
 }
 
@@ -164,10 +175,14 @@ impl ServerCore {
         });
     }
 
-    /// A new session: its id and its secret token.
+    /// A new session: an id nobody can guess or has, and its secret token.
     pub(super) fn new_session(&mut self) -> (SessionId, Token) {
-        let session = SessionId(self.next_session);
-        self.next_session = self.next_session.wrapping_add(1).max(1);
+        let session = loop {
+            let id = SessionId(self.session_ids.next_u32());
+            if id.0 != 0 && !self.sessions.contains_key(&id) {
+                break id;
+            }
+        };
         let mut token = [0u8; 16];
         self.rng.fill_bytes(&mut token);
         (session, Token(token))
@@ -194,7 +209,8 @@ impl ServerCore {
                 fresh
             }
         };
-        self.send(peer, ServerMsg::Challenge { session, nonce });
+        let next_seq = seat.replay.next();
+        self.send(peer, ServerMsg::Challenge { session, nonce, next_seq });
     }
 
     /// Checks a signed frame: a live session, a valid signature, a sequence number not seen
@@ -220,23 +236,38 @@ impl ServerCore {
             self.strike(peer, CloseReason::Malformed);
             return None;
         }
-        let proved = match f.msg {
+        let seq = f.header.seq;
+        match f.msg {
             SessionMsg::Prove { nonce } => {
-                if seat.challenge.is_some_and(|(n, exp)| n == nonce && now < exp) {
-                    seat.challenge = None;
-                    seat.replay.reset(f.header.seq);
-                    true
-                } else {
+                if !seat.challenge.is_some_and(|(n, exp)| n == nonce && now < exp) {
                     self.send(peer, ServerMsg::Rejected(Reject::BadProof));
                     return None;
                 }
+                seat.challenge = None;
+                // A session restored from the journal has no window to continue: its first
+                // proof opens one. Otherwise a proof is numbered like any frame, so a resume
+                // never makes the numbers spent before it good again.
+                if seat.replay.is_closed() {
+                    seat.replay.reset(seq);
+                } else if !seat.replay.accept(seq) {
+                    self.stats.replayed += 1;
+                    self.event(ServerEvent::Refused { peer, why: Refusal::Replayed(session) });
+                    return None;
+                }
             }
-            _ => false,
-        };
-        if !proved && !seat.replay.accept(f.header.seq) {
-            self.stats.replayed += 1;
-            self.event(ServerEvent::Refused { peer, why: Refusal::Replayed(session) });
-            return None;
+            // Only a proof moves a session to another link.
+            _ if seat.peer != Some(peer) => {
+                self.stats.wrong_link += 1;
+                self.event(ServerEvent::Refused { peer, why: Refusal::WrongLink(session) });
+                return None;
+            }
+            _ => {
+                if !seat.replay.accept(seq) {
+                    self.stats.replayed += 1;
+                    self.event(ServerEvent::Refused { peer, why: Refusal::Replayed(session) });
+                    return None;
+                }
+            }
         }
         if seat.gone {
             return None;

@@ -22,13 +22,14 @@ type Stat = fn(&ServerStats) -> u64;
 
 /// Why a frame was refused: the `cause` label of `pong_frames_refused_total`, with the
 /// counter of [`ServerStats`] it comes from.
-const CAUSES: [(&str, Stat); 6] = [
+const CAUSES: [(&str, Stat); 7] = [
     ("malformed", |s| s.malformed),
     ("forged", |s| s.forged),
     ("replayed", |s| s.replayed),
     ("unknown_session", |s| s.unknown_session),
     ("out_of_window", |s| s.out_of_window),
     ("rate_limited", |s| s.rate_limited),
+    ("wrong_link", |s| s.wrong_link),
 ];
 
 pub(super) struct Metrics {
@@ -36,7 +37,7 @@ pub(super) struct Metrics {
     /// The series of the families, fetched once so publishing allocates nothing.
     phases: [Gauge; 5],
     links: Gauge,
-    refused: [Counter; 6],
+    refused: [Counter; 7],
     ticks: Counter,
     pub(super) tick_duration: Histogram,
     frames_received: Counter,
