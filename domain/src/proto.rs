@@ -632,6 +632,8 @@ pub enum CloseReason {
     Replaced,
     /// The server is shutting down.
     Shutdown,
+    /// The lobby did not fill and start in time (`pong server --lobby-timeout-secs`).
+    LobbyExpired,
 }
 
 impl std::fmt::Display for CloseReason {
@@ -641,6 +643,7 @@ impl std::fmt::Display for CloseReason {
             CloseReason::Flooding => "too many messages",
             CloseReason::Replaced => "the session was resumed on another connection",
             CloseReason::Shutdown => "the server is shutting down",
+            CloseReason::LobbyExpired => "the lobby did not fill in time",
         })
     }
 }

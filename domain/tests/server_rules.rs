@@ -444,3 +444,76 @@ fn session_ids_are_not_a_counter() {
     unique.dedup();
     assert_eq!(unique.len(), ids.len());
 }
+
+/// Issue 19, finding 1: one link carries one session. A "holder" link that proves itself
+/// for a second session lets go of the first (its lobby seat is freed), so a few long-lived
+/// links cannot keep thousands of lobbies alive.
+#[test]
+fn a_link_carries_one_session_so_it_cannot_hold_many_seats() {
+    use pong_domain::proto::RoomName;
+
+    let mut core = ServerCore::new(ServerConfig::default(), [8; 32]);
+    let room = |r: &str| {
+        let mut buf = Vec::new();
+        let join = pong_domain::proto::Join {
+            name: pong_domain::proto::Name::new("Mal").unwrap(),
+            players: Some(2),
+            room: Some(RoomName::new(r).unwrap()),
+        };
+        pong_domain::codec::encode_open(&OpenMsg::Join(join), &mut buf).unwrap();
+        buf
+    };
+    core.handle_frame(0, PeerId(1), &room("one"));
+    let first = welcome_of(&drain(&mut core));
+    core.handle_frame(1, PeerId(2), &room("two"));
+    let second = welcome_of(&drain(&mut core));
+    resume(&mut core, 10, PeerId(9), &first, 2);
+    resume(&mut core, 20, PeerId(9), &second, 2);
+    let held: Vec<usize> = core.overview().iter().map(|m| m.members.len()).collect();
+    assert_eq!(held.iter().sum::<usize>(), 1, "one link holds {held:?} seats");
+    // The first session's seat is gone: its frames are refused, whatever link they use.
+    core.handle_frame(
+        30,
+        PeerId(9),
+        &signed(&first, 3, SessionMsg::Ping { id: 1, client_time: 0 }),
+    );
+    assert!(drain(&mut core).iter().all(|(_, m)| !matches!(m, Some(ServerMsg::Pong { .. }))));
+}
+
+/// Issue 19, finding 1: a lobby that does not fill closes after the lobby timeout, telling
+/// its members, so held lobbies do not pile up; a match that started is not touched.
+#[test]
+fn a_lobby_that_does_not_fill_in_time_closes_and_says_so() {
+    use pong_domain::proto::CloseReason;
+
+    let config = ServerConfig { lobby_timeout: 60 * SECOND, ..ServerConfig::default() };
+    let mut core = ServerCore::new(config, [9; 32]);
+    let (running, _, _) = played(&mut core, 5);
+    core.handle_frame(4 * SECOND, PeerId(3), &join_frame("Cy", Some(3)));
+    let lonely = welcome_of(&drain(&mut core));
+    // Cy keeps pinging: being alive is not enough to keep a lobby for ever.
+    let mut now = 4 * SECOND;
+    let mut seq = 0;
+    let mut out = Vec::new();
+    while now < 70 * SECOND && core.match_state(lonely.match_id).is_some() {
+        seq += 1;
+        core.handle_frame(
+            now,
+            PeerId(3),
+            &signed(&lonely, seq, SessionMsg::Ping { id: seq, client_time: 0 }),
+        );
+        now += STEP;
+        core.handle_timeout(now);
+        out.extend(drain(&mut core));
+    }
+    assert!(core.match_state(lonely.match_id).is_none(), "the lobby is still open");
+    assert!(now >= 64 * SECOND, "closed too early, at {now}");
+    assert!(out.iter().any(|(t, m)| *t == Transmit::Send(Dest::Peer(PeerId(3)))
+        && *m == Some(ServerMsg::Closed(CloseReason::LobbyExpired))));
+    assert!(out.iter().any(|(t, _)| *t == Transmit::Disconnect(PeerId(3))));
+    assert_eq!(core.stats().lobbies_expired, 1);
+    // The started match (whose players went quiet) ends by its own rules, not as a lobby.
+    assert!(!out.iter().any(|(t, m)| *t != Transmit::Send(Dest::Peer(PeerId(3)))
+        && *m == Some(ServerMsg::Closed(CloseReason::LobbyExpired))));
+    assert_ne!(running.match_id, lonely.match_id);
+}

@@ -127,6 +127,10 @@ pub(crate) struct ServerArgs {
     /// signal stops at once. 0 stops at once.
     #[arg(long, value_name = "SECS", default_value_t = 0, env = "PONG_DRAIN_SECS")]
     pub(crate) drain_secs: u64,
+    /// A lobby that has not filled and started after this many seconds closes; its members
+    /// are told so.
+    #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) lobby_timeout_secs: u64,
 }
 
 /// How hard the journal's commits work to survive a crash (`--db-sync`).

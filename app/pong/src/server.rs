@@ -32,6 +32,7 @@ pub(crate) async fn run(args: ServerArgs) -> Result<ExitCode> {
     let http = HttpService::new(telemetry.clone());
     let mut config = setup::server_config(args.players, &args.rules, args.max_matches);
     config.record_ticks = args.db.is_some();
+    config.lobby_timeout = args.lobby_timeout_secs.saturating_mul(1_000_000);
     let mut core = ServerCore::new(config, setup::os_seed()?);
     // The journal first: matches that were running when a server on it died come back
     // before anyone can connect.

@@ -76,7 +76,10 @@ pub async fn serve_with(
     let mut out = Sent::default();
     let mut links: u64 = 0;
     let mut status_requests = telemetry.as_ref().and_then(Telemetry::take_status_requests);
-    let mut next_publish = telemetry.as_ref().map(|_| tokio::time::Instant::now());
+    // One timer for the whole run, reset when it fires: a fresh `Sleep` per loop turn would
+    // register with tokio's timer on every frame.
+    let publish = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(publish);
     let mut woken_at: Option<Instant> = None;
     if let Some(t) = &telemetry {
         t.set_serving(true, transport.local_addr());
@@ -133,7 +136,7 @@ pub async fn serve_with(
                 Err(TransportError::Closed) => break Ok(()),
                 Err(e) => break Err(e),
             },
-            () = sleep_until(next_publish) => {
+            () = &mut publish, if telemetry.is_some() => {
                 if let Some(t) = &telemetry {
                     t.publish(Figures {
                         stats: core.stats().clone(),
@@ -144,7 +147,8 @@ pub async fn serve_with(
                         transport_connected: transport.is_connected(),
                     });
                 }
-                next_publish = next_publish.map(|at| at + PUBLISH_EVERY);
+                let next = publish.deadline() + PUBLISH_EVERY;
+                publish.as_mut().reset(next);
             }
             Some(reply) = next_request(&mut status_requests) => {
                 let _ = reply.send(core.overview());

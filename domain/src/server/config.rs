@@ -24,6 +24,9 @@ pub struct ServerConfig {
     pub repeat_every: u64,
     /// How long a finished match is kept to repeat its result (µs).
     pub linger: u64,
+    /// How long a lobby may wait to fill and start (µs): past it, it closes and its members
+    /// are told `Closed(LobbyExpired)`, so lobbies nobody plays in do not pile up.
+    pub lobby_timeout: u64,
     /// Most matches hosted at once.
     pub max_matches: usize,
     /// Frames per second one link may send on average; 0 for the default (see
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             grace: 30 * SECOND,
             repeat_every: SECOND,
             linger: 10 * SECOND,
+            lobby_timeout: 600 * SECOND,
             max_matches: 10_000,
             rate_per_second: 0,
             rate_burst: 0,

@@ -103,6 +103,9 @@ pub(super) struct Match {
     pub(super) id: MatchId,
     pub(super) room: Option<RoomName>,
     pub(super) rules: Rules,
+    /// When it was created (or restored): a lobby closes [`super::ServerConfig::lobby_timeout`]
+    /// after it.
+    pub(super) created: u64,
     pub(super) state: MatchState,
     pub(super) phase: Phase,
     pub(super) seats: [Option<Seat>; 4],

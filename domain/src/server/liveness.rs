@@ -4,11 +4,12 @@
 //! them, repeats each match's phase and closes finished matches.
 
 use crate::journal::Record;
-use crate::proto::MatchId;
+use crate::proto::{CloseReason, MatchId, ServerMsg};
+use crate::route::PeerId;
 use crate::rules::PlayerId;
 
-use super::ServerCore;
 use super::game::Phase;
+use super::{Output, ServerCore};
 
 impl ServerCore {
     /// A member went silent or its link dropped.
@@ -102,6 +103,19 @@ impl ServerCore {
         self.step_match(now, mid);
     }
 
+    /// A lobby that did not fill in time: its members are told and their links closed, and
+    /// the match is gone.
+    fn expire_lobby(&mut self, mid: MatchId) {
+        let Some(m) = self.matches.get(&mid) else { return };
+        let peers: Vec<PeerId> = m.seated().filter_map(|(_, s)| s.peer).collect();
+        self.stats.lobbies_expired += 1;
+        self.close_match(mid);
+        for p in peers {
+            self.send(p, ServerMsg::Closed(CloseReason::LobbyExpired));
+            self.out.push_back(Output::Disconnect(p));
+        }
+    }
+
     /// Finds lost members and expired grace periods, repeats each waiting match's phase,
     /// closes finished matches after their linger, and forgets idle links.
     pub(super) fn housekeeping(&mut self, now: u64) {
@@ -111,7 +125,13 @@ impl ServerCore {
         let mut expired = Vec::new();
         let mut repeat = Vec::new();
         let mut closing = Vec::new();
+        let mut stale_lobbies = Vec::new();
+        let lobby_timeout = self.config.lobby_timeout;
         for m in self.matches.values_mut() {
+            if m.phase == Phase::Lobby && now >= m.created.saturating_add(lobby_timeout) {
+                stale_lobbies.push(m.id);
+                continue;
+            }
             for (i, seat) in m.seats.iter().enumerate() {
                 let Some(s) = seat else { continue };
                 if s.gone {
@@ -163,6 +183,9 @@ impl ServerCore {
         }
         for mid in closing {
             self.close_match(mid);
+        }
+        for mid in stale_lobbies {
+            self.expire_lobby(mid);
         }
         self.forget_idle_peers(now);
     }

@@ -83,9 +83,7 @@ impl ServerCore {
         let player = PlayerId::ALL[free];
         m.seats[free] = Some(Seat::joined(session, token, join.name.clone(), peer, now));
         self.sessions.insert(session, (mid, player));
-        if let Some(info) = self.peers.get_mut(&peer) {
-            info.session = Some(session);
-        }
+        self.bind_link(now, peer, session);
         self.out.push_back(Output::Join(peer, mid));
         if let Some(w) = self.welcome(mid, player, false) {
             self.send(peer, ServerMsg::Welcome(w));
@@ -113,6 +111,7 @@ impl ServerCore {
             Match {
                 id,
                 room: room.clone(),
+                created: now,
                 rules,
                 state,
                 phase: Phase::Lobby,

@@ -115,6 +115,7 @@ impl ServerCore {
         let m = Match {
             id,
             room: rm.room().cloned(),
+            created: now,
             rules: rm.rules().clone(),
             state: *rm.state(),
             phase: if started { Phase::Paused } else { Phase::Lobby },

@@ -35,4 +35,6 @@ pub struct ServerStats {
     pub forfeits: u64,
     /// Resync requests answered (ticks resent or a keyframe).
     pub resyncs: u64,
+    /// Lobbies closed because they did not fill in time.
+    pub lobbies_expired: u64,
 }

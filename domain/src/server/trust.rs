@@ -276,14 +276,21 @@ impl ServerCore {
         let old_peer = seat.peer;
         if old_peer != Some(peer) {
             seat.peer = Some(peer);
-            self.rebind(mid, session, old_peer, peer);
+            self.rebind(now, mid, session, old_peer, peer);
         }
         Some((mid, player))
     }
 
     /// A session now speaks from another link: move its group membership, and close the
     /// old link if it is still open (one link per session).
-    fn rebind(&mut self, mid: MatchId, session: SessionId, old: Option<PeerId>, new: PeerId) {
+    fn rebind(
+        &mut self,
+        now: u64,
+        mid: MatchId,
+        session: SessionId,
+        old: Option<PeerId>,
+        new: PeerId,
+    ) {
         if let Some(old) = old {
             if let Some(info) = self.peers.get_mut(&old) {
                 info.session = None;
@@ -292,10 +299,27 @@ impl ServerCore {
             self.send(old, ServerMsg::Closed(CloseReason::Replaced));
             self.out.push_back(Output::Disconnect(old));
         }
-        if let Some(info) = self.peers.get_mut(&new) {
-            info.session = Some(session);
-        }
+        self.bind_link(now, new, session);
         self.out.push_back(Output::Join(new, mid));
+    }
+
+    /// `peer` now carries `session`. A link carries one session: one it carried before lets
+    /// go of it and is lost as if its link had gone (a lobby seat is freed, a started match
+    /// pauses for it), so that one link cannot keep many seats alive.
+    pub(super) fn bind_link(&mut self, now: u64, peer: PeerId, session: SessionId) {
+        let Some(info) = self.peers.get_mut(&peer) else { return };
+        let Some(previous) = info.session.replace(session) else { return };
+        if previous == session {
+            return;
+        }
+        let Some(&(mid, player)) = self.sessions.get(&previous) else { return };
+        let Some(seat) = self.seat_mut(mid, player) else { return };
+        if seat.peer != Some(peer) {
+            return;
+        }
+        seat.peer = None;
+        self.out.push_back(Output::Leave(peer, mid));
+        self.lose(now, mid, player);
     }
 }
 

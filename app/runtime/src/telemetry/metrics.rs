@@ -49,6 +49,7 @@ pub(super) struct Metrics {
     pauses: Counter,
     forfeits: Counter,
     resyncs: Counter,
+    lobbies_expired: Counter,
     overruns: Counter,
     pub(super) journal_queue_depth: Gauge,
     pub(super) journal_commit: Histogram,
@@ -79,6 +80,7 @@ impl Metrics {
             pauses: Counter::default(),
             forfeits: Counter::default(),
             resyncs: Counter::default(),
+            lobbies_expired: Counter::default(),
             overruns: Counter::default(),
             journal_queue_depth: Gauge::default(),
             // 0.1 ms to about 1.6 s.
@@ -135,6 +137,11 @@ impl Metrics {
         );
         registry.register("pong_resyncs", "Resync requests answered", m.resyncs.clone());
         registry.register(
+            "pong_lobbies_expired",
+            "Lobbies closed because they did not fill in time",
+            m.lobbies_expired.clone(),
+        );
+        registry.register(
             "pong_overruns",
             "Grid ticks skipped because the server fell behind",
             m.overruns.clone(),
@@ -166,6 +173,7 @@ impl Metrics {
         add(&self.pauses, |s| s.pauses);
         add(&self.forfeits, |s| s.forfeits);
         add(&self.resyncs, |s| s.resyncs);
+        add(&self.lobbies_expired, |s| s.lobbies_expired);
         add(&self.overruns, |s| s.overruns);
         for ((_, of), counter) in CAUSES.iter().zip(&self.refused) {
             add(counter, *of);
