@@ -5,13 +5,15 @@
 //!   adapter. Each adapter has a small test file (in `tests/tests/` here, or in its own
 //!   crate) that names a [`conformance::Harness`] and expands [`conformance_tests!`];
 //! - the RabbitMQ [`broker`] that the adapter's tests and the binary's end-to-end tests
-//!   share, and [`unique`] names for what tests share.
+//!   share, and [`unique`] names for what tests share;
+//! - [`python`]: Python's reference implementations as test oracles, installed when missing.
 //!
 //! The simulated network and frame helpers for tests of the pure core live with it, in
 //! `pong_domain::testing` (feature `testing`).
 
 pub mod broker;
 pub mod conformance;
+pub mod python;
 
 /// A name no other test (in this run or any other) uses, so tests can share a broker, a
 /// temporary directory or a queue name: `tag`, this process, a counter, the clock.

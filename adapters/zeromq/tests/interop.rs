@@ -11,55 +11,17 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pong_ports::{Incoming, MatchId, PeerId, ServerTransport};
+use pong_tests::python::{have_module, python};
 use pong_transport_zmq::{ZmqOptions, ZmqServer};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pyzmq_dealer.py")
 }
 
-fn pyzmq_imports() -> bool {
-    Command::new(python())
-        .args(["-c", "import zmq"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// True if pyzmq is usable, installing it if needed (once per run); false (after saying so)
-/// if the test should be skipped. Panics under CI instead of skipping.
-#[allow(clippy::print_stderr)] // A skip must be loud: it is printed for whoever runs the tests.
 fn have_pyzmq() -> bool {
-    static CHECKED: std::sync::Mutex<Option<bool>> = std::sync::Mutex::new(None);
-    let mut checked = CHECKED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let usable = *checked.get_or_insert_with(install_pyzmq);
-    if !usable {
-        eprintln!("SKIPPED: pyzmq is not usable; this libzmq interop test did not run");
-    }
-    usable
-}
-
-#[allow(clippy::print_stderr)] // Says why the tests are skipped.
-fn install_pyzmq() -> bool {
-    if pyzmq_imports() {
-        return true;
-    }
-    let install = Command::new(python())
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "pyzmq"])
-        .status();
-    if pyzmq_imports() {
-        return true;
-    }
-    let why = format!("pyzmq cannot be imported by {} (pip install: {install:?})", python());
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}; required under CI=true");
-    eprintln!("{why}");
-    false
+    have_module("zmq", "pyzmq")
 }
 
 async fn next_frame(server: &mut ZmqServer) -> (PeerId, Bytes) {

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::{MATCH_LIMIT, assert_agree, bot, four_bots, free_port, reports, server};
 use futures_util::SinkExt;
+use pong_tests::python::{have_module, python};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -35,43 +36,8 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     (status, body.to_owned())
 }
 
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
-fn parser_imports() -> bool {
-    Command::new(python())
-        .args(["-c", "import prometheus_client.parser"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// True if the reference parser is usable (installing it if needed); false, after saying so,
-/// if the test should be skipped. Fails under CI instead of skipping.
-#[allow(clippy::print_stderr)] // A skip must be loud.
 fn have_parser() -> bool {
-    if parser_imports() {
-        return true;
-    }
-    let install = Command::new(python())
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "prometheus_client",
-        ])
-        .status();
-    if parser_imports() {
-        return true;
-    }
-    let why = format!("prometheus_client cannot be imported by {} (pip: {install:?})", python());
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}; required under CI=true");
-    eprintln!("SKIPPED: {why}; the /metrics format test did not run");
-    false
+    have_module("prometheus_client.parser", "prometheus_client")
 }
 
 /// The exposition parsed by Python's `prometheus_client`: family name → {type, samples}.
