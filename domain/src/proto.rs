@@ -14,7 +14,7 @@ use crate::rules::{MatchConfig, PlayerId, Side};
 use crate::sim::{Intent, MatchState, OutReason, TickInput};
 
 /// The protocol version carried in the first byte of every frame.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 
 /// A session: one player's membership of one match, named in every signed message.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -605,6 +605,11 @@ pub enum Reject {
     /// The server is shutting down: it lets the matches in play finish and starts no new
     /// one. Another server (or this one, restarted) will take the player.
     ShuttingDown,
+    /// Too many links are open from this address (`pong server --max-links-per-address`).
+    TooManyLinks,
+    /// Too many matches were opened from this address in the last minute
+    /// (`pong server --matches-per-minute-per-address`); joining an open one still works.
+    TooManyMatches,
 }
 
 impl std::fmt::Display for Reject {
@@ -617,6 +622,10 @@ impl std::fmt::Display for Reject {
             Reject::BadProof => "the session token did not match",
             Reject::RateLimited => "too many requests",
             Reject::ShuttingDown => "the server is shutting down; try again in a moment",
+            Reject::TooManyLinks => "too many connections from your address",
+            Reject::TooManyMatches => {
+                "too many new matches from your address; try again in a minute"
+            }
         })
     }
 }
@@ -634,6 +643,8 @@ pub enum CloseReason {
     Shutdown,
     /// The lobby did not fill and start in time (`pong server --lobby-timeout-secs`).
     LobbyExpired,
+    /// The link held no seat for too long (`pong server --join-timeout-secs`).
+    Idle,
 }
 
 impl std::fmt::Display for CloseReason {
@@ -644,6 +655,7 @@ impl std::fmt::Display for CloseReason {
             CloseReason::Replaced => "the session was resumed on another connection",
             CloseReason::Shutdown => "the server is shutting down",
             CloseReason::LobbyExpired => "the lobby did not fill in time",
+            CloseReason::Idle => "the connection took no seat in time",
         })
     }
 }

@@ -22,3 +22,29 @@ pub enum Dest {
     /// Every member of a match (the match's group).
     Group(MatchId),
 }
+
+/// Where a link comes from, as far as its transport can tell: what the server's
+/// per-address bounds count by (docs/protocol.md, Trust).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// No address is known: the link is its own origin, and only the per-link bounds apply
+    /// (the memory transport; ZeroMQ, whose relay bounds connections per address itself).
+    #[default]
+    Link,
+    /// The IP address the connection came from (WebSocket).
+    Ip(std::net::IpAddr),
+    /// A name anyone who knows it can send under (a broker queue named in `reply_to`): the
+    /// link is its own origin, and since a frame under the name proves nothing of who sent
+    /// it, bad frames on it are refused but never close it — that would let a stranger
+    /// close someone else's link.
+    Named,
+}
+
+impl Origin {
+    /// True where the transport vouches that frames on the link come from one sender, so a
+    /// link that misbehaves may be closed for it.
+    #[must_use]
+    pub fn closable(self) -> bool {
+        !matches!(self, Origin::Named)
+    }
+}

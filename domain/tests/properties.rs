@@ -403,7 +403,10 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
             Just(Reject::ServerFull),
             Just(Reject::UnknownSession),
             Just(Reject::BadProof),
-            Just(Reject::RateLimited)
+            Just(Reject::RateLimited),
+            Just(Reject::ShuttingDown),
+            Just(Reject::TooManyLinks),
+            Just(Reject::TooManyMatches)
         ]
         .prop_map(ServerMsg::Rejected),
         (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(id, client_time, server_time)| {
@@ -423,7 +426,9 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
             Just(CloseReason::Malformed),
             Just(CloseReason::Flooding),
             Just(CloseReason::Replaced),
-            Just(CloseReason::Shutdown)
+            Just(CloseReason::Shutdown),
+            Just(CloseReason::LobbyExpired),
+            Just(CloseReason::Idle)
         ]
         .prop_map(ServerMsg::Closed),
     ]

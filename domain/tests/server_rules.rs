@@ -11,7 +11,7 @@ use pong_domain::server::{
 };
 use pong_domain::sim::Intent;
 use pong_domain::testing::{
-    MS, SECOND, drain, join_frame, resume, signed, take_records, welcome_of,
+    MS, SECOND, drain, join_frame, resume, room_join_frame, signed, take_records, welcome_of,
 };
 
 /// Time between two wakes of the server in the tests that wait out a grace period: its
@@ -412,6 +412,8 @@ fn a_resume_continues_the_sequence_and_reopens_no_spent_number() {
         .unwrap();
     assert_eq!(next_seq, 12);
     // A proof with a spent number is refused…
+    core.handle_frame(t + 3, PeerId(3), &signed(&ada, 12, SessionMsg::Prove { nonce: !nonce }));
+    assert_eq!(core.stats().bad_proof, 1, "a proof of the wrong nonce is counted");
     core.handle_frame(t + 3, PeerId(3), &signed(&ada, 8, SessionMsg::Prove { nonce }));
     assert!(drain(&mut core).iter().all(|(_, m)| !matches!(m, Some(ServerMsg::Welcome(_)))));
     assert_eq!(core.stats().replayed, 1);
@@ -450,19 +452,8 @@ fn session_ids_are_not_a_counter() {
 /// links cannot keep thousands of lobbies alive.
 #[test]
 fn a_link_carries_one_session_so_it_cannot_hold_many_seats() {
-    use pong_domain::proto::RoomName;
-
     let mut core = ServerCore::new(ServerConfig::default(), [8; 32]);
-    let room = |r: &str| {
-        let mut buf = Vec::new();
-        let join = pong_domain::proto::Join {
-            name: pong_domain::proto::Name::new("Mal").unwrap(),
-            players: Some(2),
-            room: Some(RoomName::new(r).unwrap()),
-        };
-        pong_domain::codec::encode_open(&OpenMsg::Join(join), &mut buf).unwrap();
-        buf
-    };
+    let room = |r: &str| room_join_frame("Mal", r);
     core.handle_frame(0, PeerId(1), &room("one"));
     let first = welcome_of(&drain(&mut core));
     core.handle_frame(1, PeerId(2), &room("two"));

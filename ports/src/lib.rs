@@ -15,6 +15,6 @@ pub mod transport;
 
 pub use http::{HttpHandler, HttpRequest, HttpResponse};
 pub use pong_domain::proto::MatchId;
-pub use pong_domain::route::PeerId;
+pub use pong_domain::route::{Origin, PeerId};
 pub use store::{Entry, EventStore, MatchLog, MatchStatus, MatchSummary, StoreError};
 pub use transport::{ClientTransport, Connector, Frame, Incoming, ServerTransport, TransportError};

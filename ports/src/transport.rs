@@ -44,7 +44,7 @@
 
 use async_trait::async_trait;
 use pong_domain::proto::MatchId;
-use pong_domain::route::PeerId;
+use pong_domain::route::{Origin, PeerId};
 
 /// One encoded message. Cheap to clone, so a fan-out shares one buffer.
 pub type Frame = bytes::Bytes;
@@ -109,7 +109,13 @@ pub enum Incoming {
         frame: Frame,
     },
     /// A new peer, before its first frame.
-    Connected(PeerId),
+    Connected {
+        /// The peer.
+        peer: PeerId,
+        /// Where it comes from, as far as the transport can tell: what the server's
+        /// per-address bounds count by.
+        origin: Origin,
+    },
     /// A peer's connection is gone.
     Gone {
         /// The peer.

@@ -630,7 +630,7 @@ async fn next_frame(server: &mut Box<dyn ServerTransport>) -> (PeerId, Frame) {
     loop {
         match within("a frame at the server", server.recv()).await {
             Ok(Incoming::Frame { from, frame }) => return (from, frame),
-            Ok(Incoming::Connected(_) | Incoming::Gone { .. }) => {}
+            Ok(Incoming::Connected { .. } | Incoming::Gone { .. }) => {}
             Err(e) => panic!("server recv failed: {e}"),
         }
     }

@@ -41,7 +41,9 @@ async fn setup(conditions: LinkConditions) -> Setup {
     let mut server = hub.server().unwrap();
     let connector = ConditionedConnector::new(Arc::new(hub.connector()), conditions);
     let client = connector.connect().await.unwrap();
-    let Incoming::Connected(peer) = server.recv().await.unwrap() else { panic!("no Connected") };
+    let Incoming::Connected { peer, .. } = server.recv().await.unwrap() else {
+        panic!("no Connected")
+    };
     Setup { server, connector, client, peer }
 }
 
@@ -110,7 +112,9 @@ async fn delays_are_latency_plus_or_minus_jitter_and_reproducible() {
 async fn links_of_one_connector_get_different_draws() {
     let mut s = setup(LinkConditions::wan(50 * MS, 20 * MS)).await;
     let mut second = s.connector.connect().await.unwrap();
-    let Incoming::Connected(second_peer) = s.server.recv().await.unwrap() else { panic!() };
+    let Incoming::Connected { peer: second_peer, .. } = s.server.recv().await.unwrap() else {
+        panic!()
+    };
     for n in 0..50 {
         s.server.send(s.peer, frame(n)).unwrap();
         s.server.send(second_peer, frame(n)).unwrap();

@@ -46,7 +46,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use pong_ports::{
-    ClientTransport, Connector, Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError,
+    ClientTransport, Connector, Frame, Incoming, MatchId, Origin, PeerId, ServerTransport,
+    TransportError,
 };
 use pong_transport_support::{
     Credits, EventReceiver, EventSender, Outbox, PeerServer, PeerTable, Refusal, check_frame_len,
@@ -148,7 +149,7 @@ impl MemoryHub {
     /// A connector that opens connections to this hub's server endpoint.
     #[must_use]
     pub fn connector(&self) -> MemoryConnector {
-        MemoryConnector { hub: self.clone() }
+        MemoryConnector { hub: self.clone(), origin: Origin::Link }
     }
 
     /// Severs the connection of `peer` silently (see [`MemoryClient::sever_silently`]);
@@ -169,7 +170,7 @@ impl MemoryHub {
         lock(&self.inner.server).as_ref().filter(|s| !s.state().closed).cloned()
     }
 
-    fn connect_client(&self) -> Result<MemoryClient, TransportError> {
+    fn connect_client(&self, origin: Origin) -> Result<MemoryClient, TransportError> {
         let options = self.inner.options;
         let refused = |reason: &str| TransportError::Connect {
             addr: MEMORY_ADDR.to_owned(),
@@ -191,7 +192,7 @@ impl MemoryHub {
             }
             state.peers.insert(peer, PeerEntry { to_client, connection: Arc::clone(&connection) });
             // Under the lock, so Connected is queued before any frame of this connection.
-            shared.events.connected(peer);
+            shared.events.connected(peer, origin);
         }
         tracing::debug!(%peer, "memory connection opened");
         Ok(MemoryClient { shared, connection, from_server, closed: false })
@@ -369,6 +370,7 @@ impl ServerTransport for MemoryServer {
 #[derive(Debug, Clone)]
 pub struct MemoryConnector {
     hub: MemoryHub,
+    origin: Origin,
 }
 
 impl MemoryConnector {
@@ -378,14 +380,22 @@ impl MemoryConnector {
     /// # Errors
     /// [`TransportError::Connect`] if the hub has no live server endpoint.
     pub fn connect_client(&self) -> Result<MemoryClient, TransportError> {
-        self.hub.connect_client()
+        self.hub.connect_client(self.origin)
+    }
+
+    /// The same connector, whose connections the server sees coming from `origin` (by
+    /// default [`Origin::Link`]): for tests of the per-address bounds.
+    #[must_use]
+    pub fn from_origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
     }
 }
 
 #[async_trait]
 impl Connector for MemoryConnector {
     async fn connect(&self) -> Result<Box<dyn ClientTransport>, TransportError> {
-        Ok(Box::new(self.hub.connect_client()?))
+        Ok(Box::new(self.hub.connect_client(self.origin)?))
     }
 
     fn describe(&self) -> String {

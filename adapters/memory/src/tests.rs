@@ -25,7 +25,7 @@ async fn next_event(server: &mut impl ServerTransport) -> Option<Incoming> {
 
 async fn expect_connected(server: &mut impl ServerTransport) -> PeerId {
     match next_event(server).await {
-        Some(Incoming::Connected(peer)) => peer,
+        Some(Incoming::Connected { peer, .. }) => peer,
         other => panic!("expected Connected, got {other:?}"),
     }
 }

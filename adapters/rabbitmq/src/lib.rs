@@ -33,10 +33,11 @@
 //!   RabbitMQ answers `RESOURCE_LOCKED`.) A peer therefore receives a match's publishes once
 //!   the server has called `join_group` *and* its client's `subscribe` has returned, which is
 //!   the order the game protocol uses.
-//! - **Vanished peers** are reported [`Incoming::Gone`](pong_ports::Incoming::Gone): by the
-//!   client's `bye`, by a mandatory message (a send or an idle-peer probe) returned
-//!   `NO_ROUTE` because the exclusive queue died with its connection, or by dead letters
-//!   from an overflowing queue.
+//! - **Vanished peers** are reported [`Incoming::Gone`](pong_ports::Incoming::Gone): by a
+//!   mandatory message (a send or an idle-peer probe; a client's `bye` brings its probe
+//!   forward) returned `NO_ROUTE` because the exclusive queue died with its connection, or
+//!   by dead letters from an overflowing queue. A `bye` alone ends nothing: anyone who
+//!   knows a queue's name can send one.
 //! - **Broker loss.** The server reconnects with capped exponential backoff and re-declares
 //!   everything; meanwhile `send`/`publish` fail fast (nothing is buffered without bound).
 //!   A client connection ends (`recv` → `Closed`) and the app reconnects through the connector.

@@ -17,7 +17,6 @@
 //! the server at its own queue or another application's.
 //!
 //! A peer ends, reported [`Incoming::Gone`] exactly once, when:
-//! - its client says `bye` (close or drop), in order after its last frame;
 //! - the broker returns a mandatory message to its queue (`NO_ROUTE`): the queue is gone,
 //!   which for an exclusive queue means the client's connection is gone (closed, killed by
 //!   an operator, or dropped by the broker after missed heartbeats). Idle peers are probed
@@ -45,7 +44,7 @@ use lapin::options::{
 use lapin::protocol::AMQPSoftError;
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
-use pong_ports::{Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError};
+use pong_ports::{Frame, Incoming, MatchId, Origin, PeerId, ServerTransport, TransportError};
 use pong_transport_support::{
     Backoff, Credits, EventReceiver, EventSender, check_frame_len, events, lock, sorted,
 };
@@ -306,12 +305,13 @@ impl Shared {
             return;
         }
         if bye {
+            // Anyone who knows the queue's name can say `bye` under it, so it only brings the
+            // next probe forward: the peer ends when the broker says its queue is gone.
             let mut state = self.state();
-            match state.by_queue.get(&queue).copied() {
-                Some(peer) => {
-                    self.end_peer(&mut state, peer, "closed by the client");
-                }
-                None => Self::retire(&mut state, queue),
+            if let Some(peer) = state.by_queue.get(&queue).copied()
+                && let Some(entry) = state.peers.get_mut(&peer)
+            {
+                entry.addressed = false;
             }
             return;
         }
@@ -346,7 +346,7 @@ impl Shared {
                 state.peers.insert(peer, Peer { queue, joined: HashSet::new(), addressed: false });
                 tracing::debug!(%peer, "amqp peer connected");
                 // Under the lock, so `Connected` is queued before the peer's first frame.
-                self.events.connected(peer);
+                self.events.connected(peer, Origin::Named);
                 peer
             }
         };

@@ -120,7 +120,7 @@ async fn the_server_transport_survives_a_broker_restart() {
                 break from;
             }
             Incoming::Gone { peer, .. } => gone.push(peer),
-            Incoming::Connected(_) => {}
+            Incoming::Connected { .. } => {}
         }
     };
     assert_ne!(new_peer, old_peer);

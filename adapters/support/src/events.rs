@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use pong_ports::{Frame, Incoming, PeerId, TransportError};
+use pong_ports::{Frame, Incoming, Origin, PeerId, TransportError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 /// Room for frames waiting to be received, one permit per frame.
@@ -50,7 +50,7 @@ impl Credits {
 #[derive(Debug)]
 enum Event {
     Frame { from: PeerId, frame: Frame, _credit: Credit },
-    Connected(PeerId),
+    Connected(PeerId, Origin),
     Gone { peer: PeerId, reason: String },
     Failed(String),
 }
@@ -74,9 +74,9 @@ impl EventSender {
         let _ = self.0.send(Event::Frame { from, frame, _credit: credit });
     }
 
-    /// A new peer; queue it before any frame of that peer.
-    pub fn connected(&self, peer: PeerId) {
-        let _ = self.0.send(Event::Connected(peer));
+    /// A new peer, from `origin`; queue it before any frame of that peer.
+    pub fn connected(&self, peer: PeerId, origin: Origin) {
+        let _ = self.0.send(Event::Connected(peer, origin));
     }
 
     /// A peer is gone; whoever removes a peer reports it, so this goes out once per peer.
@@ -110,7 +110,7 @@ impl EventReceiver {
         }
         Ok(match self.rx.recv().await.ok_or(TransportError::Closed)? {
             Event::Frame { from, frame, _credit } => Incoming::Frame { from, frame },
-            Event::Connected(peer) => Incoming::Connected(peer),
+            Event::Connected(peer, origin) => Incoming::Connected { peer, origin },
             Event::Gone { peer, reason } => Incoming::Gone { peer, reason },
             Event::Failed(reason) => {
                 self.failed = Some(reason.clone());
@@ -128,10 +128,13 @@ mod tests {
     async fn credit_comes_back_when_the_frame_is_received() {
         let (tx, mut rx) = events();
         let credits = Credits::new(1);
-        tx.connected(PeerId(1));
+        tx.connected(PeerId(1), Origin::Link);
         tx.frame(PeerId(1), Frame::from_static(b"a"), credits.try_take().unwrap());
         assert!(credits.try_take().is_none(), "one frame waiting uses the only place");
-        assert_eq!(rx.recv().await, Ok(Incoming::Connected(PeerId(1))));
+        assert_eq!(
+            rx.recv().await,
+            Ok(Incoming::Connected { peer: PeerId(1), origin: Origin::Link })
+        );
         assert_eq!(
             rx.recv().await,
             Ok(Incoming::Frame { from: PeerId(1), frame: Frame::from_static(b"a") })
@@ -146,7 +149,7 @@ mod tests {
     async fn a_failure_sticks() {
         let (tx, mut rx) = events();
         tx.failed("socket died");
-        tx.connected(PeerId(1));
+        tx.connected(PeerId(1), Origin::Link);
         for _ in 0..2 {
             assert_eq!(rx.recv().await, Err(TransportError::Other("socket died".into())));
         }

@@ -23,8 +23,8 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use pong_http::{HttpOptions, HttpService, Prefixed, Sniffed};
 use pong_ports::{
-    Frame, HttpHandler, HttpRequest, HttpResponse, Incoming, MatchId, PeerId, ServerTransport,
-    TransportError,
+    Frame, HttpHandler, HttpRequest, HttpResponse, Incoming, MatchId, Origin, PeerId,
+    ServerTransport, TransportError,
 };
 use pong_transport_support::{Outbox, PeerServer, PeerTable, Refusal, lock};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -487,7 +487,7 @@ async fn serve_peer<S>(
     );
     tracing::debug!("connected");
     // Before any frame of this connection, so the server core learns of it first.
-    let _ = shared.events.send(Incoming::Connected(peer)).await;
+    let _ = shared.events.send(Incoming::Connected { peer, origin: Origin::Ip(remote.ip()) }).await;
 
     let limits = ReadLimits {
         max_frame_len: options.max_frame_len,

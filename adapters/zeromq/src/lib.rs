@@ -35,7 +35,10 @@
 //! itself and relays them to a ROUTER bound on a private backplane (a unix socket in a
 //! 0700 directory; loopback tcp elsewhere), checking the ZMTP framing of every byte a
 //! client sends and cutting connections that break it, exceed the limits, do not finish
-//! the handshake in time, or stop reading what the server sends.
+//! the handshake in time, or stop reading what the server sends. Accepting connections
+//! itself also lets it cap them: at most [`ZmqOptions::max_connections`] relayed at once,
+//! [`ZmqOptions::max_connections_per_address`] from one IP address; a connection beyond
+//! either is closed as soon as it is accepted.
 //!
 //! # Connection events
 //! A peer whose connection closes (the client closed, dropped, crashed, or its process was
@@ -53,6 +56,7 @@
 //! [`TransportError::Closed`]: pong_ports::TransportError::Closed
 
 mod backplane;
+mod caps;
 mod client;
 mod guard;
 mod relay;
@@ -87,6 +91,18 @@ pub struct ZmqOptions {
     /// Server: a peer whose connection accepts no bytes for this long, while the server has
     /// bytes for it, is cut (the slow-consumer rule, checked where the kernel buffers end).
     pub stall_timeout: Duration,
+    /// Server: client connections relayed at once, counting those still in their handshake.
+    /// Each costs a task, two buffers and a backplane connection, so without a cap a flood
+    /// of idle connections could exhaust the server's memory or descriptors. A connection
+    /// beyond it is closed as soon as it is accepted, before any byte is relayed, and
+    /// counted in [`ZmqServerStats::refused_max_connections`].
+    pub max_connections: usize,
+    /// Server: client connections relayed at once from one IP address (tcp endpoints; ipc
+    /// connections count against [`ZmqOptions::max_connections`] only). Keeps one host from
+    /// taking every place under `max_connections` by itself; several players behind one NAT
+    /// share it. A connection beyond it is closed as soon as it is accepted and counted in
+    /// [`ZmqServerStats::refused_max_connections_per_address`].
+    pub max_connections_per_address: usize,
 }
 
 impl ZmqOptions {
@@ -98,9 +114,16 @@ impl ZmqOptions {
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
     /// The default stall timeout.
     pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default of [`ZmqOptions::max_connections`], the same as the WebSocket
+    /// transport's.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+    /// The default of [`ZmqOptions::max_connections_per_address`]: room for a few dozen
+    /// players or bots behind one address, a small share of the total.
+    pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 32;
 
-    /// The options with a zero `queue_capacity` raised to 1 (tokio channels need room) and
-    /// zero durations to 1 ms.
+    /// The options with a zero `queue_capacity` raised to 1 (tokio channels need room), zero
+    /// durations to 1 ms, and zero connection caps to 1 (a server that refuses every
+    /// connection is never what was meant).
     fn normalized(self) -> Self {
         let positive = |d: Duration| d.max(Duration::from_millis(1));
         Self {
@@ -109,6 +132,8 @@ impl ZmqOptions {
             connect_timeout: positive(self.connect_timeout),
             handshake_timeout: positive(self.handshake_timeout),
             stall_timeout: positive(self.stall_timeout),
+            max_connections: self.max_connections.max(1),
+            max_connections_per_address: self.max_connections_per_address.max(1),
         }
     }
 }
@@ -121,6 +146,8 @@ impl Default for ZmqOptions {
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             stall_timeout: Self::DEFAULT_STALL_TIMEOUT,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: Self::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
         }
     }
 }
@@ -181,4 +208,37 @@ fn parse_endpoint(endpoint: &str) -> Result<zeromq::Endpoint, String> {
         }
         other => other,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let options = ZmqOptions::default();
+        assert_eq!(options.queue_capacity, 4096);
+        assert_eq!(options.max_frame_len, pong_domain::codec::MAX_FRAME_LEN);
+        assert_eq!(options.max_connections, 10_000);
+        assert_eq!(options.max_connections_per_address, 32);
+        assert_eq!(options.handshake_timeout, Duration::from_secs(5));
+        assert_eq!(options.normalized(), options);
+    }
+
+    #[test]
+    fn zeros_are_raised_to_the_least_that_works() {
+        let zero = ZmqOptions {
+            queue_capacity: 0,
+            connect_timeout: Duration::ZERO,
+            handshake_timeout: Duration::ZERO,
+            stall_timeout: Duration::ZERO,
+            max_connections: 0,
+            max_connections_per_address: 0,
+            ..ZmqOptions::default()
+        }
+        .normalized();
+        assert_eq!(zero.queue_capacity, 1);
+        assert_eq!((zero.max_connections, zero.max_connections_per_address), (1, 1));
+        assert_eq!(zero.stall_timeout, Duration::from_millis(1));
+    }
 }

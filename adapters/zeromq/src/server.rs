@@ -28,6 +28,21 @@
 //! queue (100 000 messages, not configurable in zeromq 0.7) in order, so direct sends and
 //! group publishes stay in one order (rule 1). Upstream, each peer may have
 //! `queue_capacity` frames waiting in [`ZmqServer::recv`]; the pump never waits on a peer.
+//!
+//! # Connection caps
+//! The accept loop relays at most [`ZmqOptions::max_connections`] client connections at
+//! once (default [`ZmqOptions::DEFAULT_MAX_CONNECTIONS`], 10 000), counting those still in
+//! their handshake, and at most [`ZmqOptions::max_connections_per_address`] from one IP
+//! address (default [`ZmqOptions::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS`], 32; ipc
+//! connections count against the total only). A connection beyond either cap is closed as
+//! soon as it is accepted, before any byte is relayed either way, so it never reaches the
+//! ROUTER and never becomes a peer; it is counted in
+//! [`ZmqServerStats::refused_max_connections`] or
+//! [`ZmqServerStats::refused_max_connections_per_address`] and logged at `warn` on the 1st,
+//! 2nd, 4th, 8th… refusal (`debug` otherwise), so a flood cannot flood the log. A
+//! connection's place is given back when its relay ends, however it ends (the client
+//! closes, the server disconnects it, the guard cuts it, its handshake times out, it
+//! stalls, or the endpoint is dropped).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +52,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use pong_ports::{Frame, Incoming, MatchId, PeerId, ServerTransport, TransportError};
+use pong_ports::{Frame, Incoming, MatchId, Origin, PeerId, ServerTransport, TransportError};
 use pong_transport_support::{
     Counter, Credits, EventReceiver, EventSender, Outbox, PeerServer, PeerTable, Refusal, events,
     lock,
@@ -51,6 +66,7 @@ use zeromq::{
 };
 
 use crate::backplane::Backplane;
+use crate::caps::{Caps, Refused, Slot};
 use crate::guard::Limits;
 use crate::relay::{self, Ended, RelayConfig};
 use crate::{Hex, ZmqOptions, parse_endpoint, write_queued};
@@ -82,6 +98,12 @@ pub struct ZmqServerStats {
     pub handshake_timeouts: u64,
     /// Connections cut because the client stopped reading.
     pub stalls: u64,
+    /// Connections closed at accept because [`ZmqOptions::max_connections`] connections
+    /// were being relayed already.
+    pub refused_max_connections: u64,
+    /// Connections closed at accept because [`ZmqOptions::max_connections_per_address`]
+    /// connections from the same IP address were being relayed already.
+    pub refused_max_connections_per_address: u64,
 }
 
 #[derive(Debug, Default)]
@@ -95,6 +117,8 @@ struct Counters {
     violations: Counter,
     handshake_timeouts: Counter,
     stalls: Counter,
+    refused_max_connections: Counter,
+    refused_max_connections_per_address: Counter,
 }
 
 impl Counters {
@@ -109,6 +133,8 @@ impl Counters {
             violations: self.violations.get(),
             handshake_timeouts: self.handshake_timeouts.get(),
             stalls: self.stalls.get(),
+            refused_max_connections: self.refused_max_connections.get(),
+            refused_max_connections_per_address: self.refused_max_connections_per_address.get(),
         }
     }
 }
@@ -331,7 +357,7 @@ impl Shared {
         state.peers.insert(peer, entry);
         state.by_identity.insert(identity.clone(), peer);
         tracing::debug!(%peer, identity = %Hex(&identity), "zmq peer connected");
-        self.events.connected(peer);
+        self.events.connected(peer, Origin::Link);
         tokio::spawn(write_to_peer(
             Arc::clone(self),
             peer,
@@ -490,8 +516,49 @@ struct RelayContext {
     backplane: Arc<Backplane>,
     config: RelayConfig,
     cancel: CancellationToken,
+    caps: Arc<Caps>,
 }
 
+/// True on the 1st, 2nd, 4th, 8th… occurrence: refusals a client can cause at will are
+/// logged on these only, so a flood cannot flood the log (every one is still counted).
+fn worth_logging(count: u64) -> bool {
+    count.is_power_of_two()
+}
+
+impl RelayContext {
+    /// A place under the connection caps for a connection from `remote` (`None`: ipc), or
+    /// `None` after counting and logging the refusal; the caller then closes the connection.
+    fn admit(&self, remote: Option<std::net::SocketAddr>) -> Option<Slot> {
+        let refused = match self.caps.try_admit(remote.map(|r| r.ip())) {
+            Ok(slot) => return Some(slot),
+            Err(refused) => refused,
+        };
+        let options = &self.shared.options;
+        let counters = &self.shared.counters;
+        let remote = remote.map_or_else(|| "ipc".to_owned(), |r| r.to_string());
+        let (count, cap, what) = match refused {
+            Refused::Total => (
+                counters.refused_max_connections.bump(),
+                options.max_connections,
+                "zmq connection refused: max_connections reached",
+            ),
+            Refused::PerAddress => (
+                counters.refused_max_connections_per_address.bump(),
+                options.max_connections_per_address,
+                "zmq connection refused: max_connections_per_address reached for its address",
+            ),
+        };
+        if worth_logging(count) {
+            tracing::warn!(%remote, cap, refused = count, "{what}");
+        } else {
+            tracing::debug!(%remote, cap, refused = count, "{what}");
+        }
+        None
+    }
+}
+
+/// Accepts connections until the endpoint is dropped, closing at once those over a
+/// connection cap and relaying the others, each holding its place until its relay ends.
 async fn accept_loop(listener: PublicListener, context: Arc<RelayContext>) {
     loop {
         let accepted = tokio::select! {
@@ -501,15 +568,18 @@ async fn accept_loop(listener: PublicListener, context: Arc<RelayContext>) {
         };
         match accepted {
             Ok(Accepted::Tcp(stream, remote)) => {
+                // Over a cap: dropping the stream closes it before a byte is relayed.
+                let Some(slot) = context.admit(Some(remote)) else { continue };
                 // Frames are small and latency matters more than packet count.
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(error = %e, "cannot disable Nagle on a zmq connection");
                 }
-                tokio::spawn(serve(stream, remote.to_string(), Arc::clone(&context)));
+                tokio::spawn(serve(stream, remote.to_string(), Arc::clone(&context), slot));
             }
             #[cfg(unix)]
             Ok(Accepted::Ipc(stream)) => {
-                tokio::spawn(serve(stream, "ipc".to_owned(), Arc::clone(&context)));
+                let Some(slot) = context.admit(None) else { continue };
+                tokio::spawn(serve(stream, "ipc".to_owned(), Arc::clone(&context), slot));
             }
             Err(e) => {
                 // Out of descriptors and the like: back off rather than spin.
@@ -534,7 +604,10 @@ async fn accept(listener: &PublicListener) -> std::io::Result<Accepted> {
     }
 }
 
-async fn serve<C>(client: C, remote: String, context: Arc<RelayContext>)
+/// Relays one admitted connection until it ends. `slot` is its place under the connection
+/// caps: dropped when this returns (or when the task is dropped with the runtime), after
+/// the relay has dropped both of its connections.
+async fn serve<C>(client: C, remote: String, context: Arc<RelayContext>, slot: Slot)
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send,
 {
@@ -567,6 +640,7 @@ where
         }
     };
     relay::run(client, &context.backplane, context.config, &context.cancel, report).await;
+    drop(slot);
 }
 
 /// The server end of the ZeroMQ transport: a ROUTER socket behind the guard. Dropping it
@@ -576,6 +650,8 @@ pub struct ZmqServer {
     events: EventReceiver,
     local_addr: String,
     cancel: CancellationToken,
+    /// The connection caps and what counts against them.
+    caps: Arc<Caps>,
     /// Kept so the backplane directory lives as long as the endpoint.
     _backplane: Arc<Backplane>,
     /// The socket file of a public ipc endpoint, removed on drop.
@@ -651,11 +727,21 @@ impl ZmqServer {
                 stall_timeout: options.stall_timeout,
             },
             cancel: cancel.clone(),
+            caps: Caps::new(options.max_connections, options.max_connections_per_address),
         });
+        let caps = Arc::clone(&context.caps);
         tokio::spawn(accept_loop(public, context));
         tracing::info!(endpoint = %local_addr, "zmq server listening");
 
-        Ok(Self { shared, events: events_rx, local_addr, cancel, _backplane: backplane, ipc_path })
+        Ok(Self {
+            shared,
+            events: events_rx,
+            local_addr,
+            cancel,
+            caps,
+            _backplane: backplane,
+            ipc_path,
+        })
     }
 
     /// What the endpoint has dropped, cut and delivered so far.
@@ -668,6 +754,16 @@ impl ZmqServer {
     #[must_use]
     pub fn peers(&self) -> Vec<PeerId> {
         self.shared.peer_ids()
+    }
+
+    /// Client connections being relayed now, the number [`ZmqOptions::max_connections`]
+    /// caps (for tests and diagnostics). Unlike [`ZmqServer::peers`] it counts connections
+    /// still in their handshake or not yet heard from, and a connection stays counted until
+    /// its relay has finished with it, which can be a few seconds after its peer is
+    /// reported gone (each side gets time to finish).
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.caps.current()
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -10,7 +11,7 @@ use pong_ports::{ClientTransport, Connector, Incoming, MatchId, PeerId, ServerTr
 use pong_ports::{Frame, TransportError};
 use pong_transport_zmq::{ZmqConnector, ZmqOptions, ZmqServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use zeromq::{DealerSocket, Socket, SocketOptions, SocketSend, ZmqMessage};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -30,7 +31,7 @@ async fn next_frame(server: &mut ZmqServer) -> (PeerId, Frame) {
     loop {
         match within("a frame at the server", server.recv()).await.unwrap() {
             Incoming::Frame { from, frame } => return (from, frame),
-            Incoming::Connected(_) | Incoming::Gone { .. } => {}
+            Incoming::Connected { .. } | Incoming::Gone { .. } => {}
         }
     }
 }
@@ -99,11 +100,31 @@ fn tcp_addr(server: &ZmqServer) -> String {
 
 /// A connection that has done the ZMTP handshake as a DEALER, by hand.
 async fn raw_dealer(server: &ZmqServer) -> TcpStream {
-    let mut stream = TcpStream::connect(tcp_addr(server)).await.unwrap();
-    stream.write_all(&greeting()).await.unwrap();
-    stream.write_all(&ready(b"DEALER")).await.unwrap();
+    try_raw_dealer(server, None).await.expect("the server closed a connection without a byte")
+}
+
+/// Connects (from `source` if given, an address of this host), and does the ZMTP handshake
+/// as a DEALER: the connection if the server relayed it, `None` if the server closed it
+/// without sending a byte (turned away at accept).
+async fn try_raw_dealer(server: &ZmqServer, source: Option<IpAddr>) -> Option<TcpStream> {
+    let to: SocketAddr = tcp_addr(server).parse().unwrap();
+    let socket = TcpSocket::new_v4().unwrap();
+    if let Some(source) = source {
+        socket.bind(SocketAddr::new(source, 0)).unwrap();
+    }
+    let mut stream = within("a tcp connection", socket.connect(to)).await.unwrap();
+    // The server may already have closed a connection it turns away: what is written then
+    // may fail, and reading says so.
+    let _ = stream.write_all(&greeting()).await;
+    let _ = stream.write_all(&ready(b"DEALER")).await;
     let mut peer_greeting = [0_u8; 64];
-    within("the server's greeting", stream.read_exact(&mut peer_greeting)).await.unwrap();
+    match within("the server's greeting or close", stream.read(&mut peer_greeting)).await {
+        Ok(0) | Err(_) => return None,
+        Ok(n) => {
+            let rest = &mut peer_greeting[n..];
+            within("the server's greeting", stream.read_exact(rest)).await.unwrap();
+        }
+    }
     assert_eq!((peer_greeting[0], peer_greeting[9]), (0xff, 0x7f), "not a ZMTP greeting");
     let mut header = [0_u8; 2];
     within("the server's READY", stream.read_exact(&mut header)).await.unwrap();
@@ -111,7 +132,48 @@ async fn raw_dealer(server: &ZmqServer) -> TcpStream {
     let mut body = vec![0_u8; usize::from(header[1])];
     stream.read_exact(&mut body).await.unwrap();
     assert!(body.starts_with(b"\x05READY"), "expected READY, got {body:?}");
-    stream
+    Some(stream)
+}
+
+/// A raw DEALER the server relays, once a place under its caps is free: tries again (a
+/// closed connection gives its place back when its relay has finished, not at once) until
+/// one is admitted, for up to `WAIT`.
+async fn admitted_eventually(server: &ZmqServer) -> TcpStream {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(stream) = try_raw_dealer(server, None).await {
+            return stream;
+        }
+        assert!(Instant::now() < deadline, "no place was given back within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits (up to `WAIT`) for the server to relay no connection at all.
+async fn no_connections_left(server: &ZmqServer) {
+    let deadline = Instant::now() + WAIT;
+    while server.connections() != 0 {
+        assert!(Instant::now() < deadline, "{} connections still counted", server.connections());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Reads one short single-part message (a frame of at most 255 bytes) off a raw DEALER.
+async fn read_short_frame(stream: &mut TcpStream) -> Vec<u8> {
+    let mut header = [0_u8; 2];
+    within("a frame from the server", stream.read_exact(&mut header)).await.unwrap();
+    assert_eq!(header[0], 0, "not a short single-part message");
+    let mut body = vec![0_u8; usize::from(header[1])];
+    within("a frame from the server", stream.read_exact(&mut body)).await.unwrap();
+    body
+}
+
+/// Both ways through a raw DEALER the server knows as `peer`.
+async fn exchange(server: &mut ZmqServer, raw: &mut TcpStream, peer: PeerId) {
+    server.send(peer, Bytes::from_static(b"down")).unwrap();
+    assert_eq!(read_short_frame(raw).await, b"down");
+    raw.write_all(&short_frame(0, b"up")).await.unwrap();
+    assert_eq!(next_frame(server).await, (peer, Bytes::from_static(b"up")));
 }
 
 /// A raw DEALER that has sent one frame, `first`, and the peer the server gave it.
@@ -326,7 +388,7 @@ async fn messages_that_are_not_frames_never_reach_the_core() {
 
     // The first event of all is this link's Connected, then the one good frame.
     let peer = match within("Connected", server.recv()).await.unwrap() {
-        Incoming::Connected(peer) => peer,
+        Incoming::Connected { peer, .. } => peer,
         other => panic!("expected Connected first, got {other:?}"),
     };
     match within("the frame", server.recv()).await.unwrap() {
@@ -400,6 +462,142 @@ async fn hostile_connections_are_cut_without_harm() {
     assert_eq!(within("a reply", client.recv()).await.unwrap(), Bytes::from_static(b"still here"));
 }
 
+// ---- Connection caps ----
+
+/// At most `max_connections_per_address` connections from one address are relayed at once:
+/// one more is closed at accept without a byte relayed, and counted, while those already
+/// there are served as before. When one of them closes, its place is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_from_one_address_are_capped() {
+    let options = ZmqOptions { max_connections_per_address: 2, ..ZmqOptions::default() };
+    let (mut server, _connector) = bind(options).await;
+    let (mut first, first_peer, _) = raw_peer(&mut server, b"first").await;
+    let (mut second, second_peer, _) = raw_peer(&mut server, b"second").await;
+
+    assert!(try_raw_dealer(&server, None).await.is_none(), "a third connection was relayed");
+    let stats = server.stats();
+    assert_eq!(
+        (stats.refused_max_connections_per_address, stats.refused_max_connections),
+        (1, 0),
+        "{stats:?}"
+    );
+    assert_eq!(server.connections(), 2);
+    exchange(&mut server, &mut first, first_peer).await;
+    exchange(&mut server, &mut second, second_peer).await;
+
+    // Another address of this host is not held back by 127.0.0.1's connections (Linux
+    // routes all of 127/8 to loopback).
+    if cfg!(target_os = "linux") {
+        let other = try_raw_dealer(&server, Some(IpAddr::from([127, 0, 0, 2]))).await;
+        assert!(other.is_some(), "a connection from 127.0.0.2 was refused");
+    }
+
+    drop(first);
+    gone(&mut server, first_peer).await;
+    let mut third = admitted_eventually(&server).await;
+    third.write_all(&short_frame(0, b"third")).await.unwrap();
+    let (third_peer, frame) = next_frame(&mut server).await;
+    assert_eq!(frame, Bytes::from_static(b"third"));
+    exchange(&mut server, &mut third, third_peer).await;
+    exchange(&mut server, &mut second, second_peer).await;
+    // The cap holds again.
+    assert!(try_raw_dealer(&server, None).await.is_none(), "the cap was lifted");
+}
+
+/// At most `max_connections` connections are relayed at once, whatever their address: one
+/// more is closed at accept and counted, those already there are served as before, and a
+/// place is given back when one of them closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_capped_in_all() {
+    let options = ZmqOptions { max_connections: 2, ..ZmqOptions::default() };
+    let (mut server, connector) = bind(options).await;
+    let (mut one, one_peer) = open(&mut server, &connector).await;
+    let (mut two, two_peer) = open(&mut server, &connector).await;
+
+    assert!(try_raw_dealer(&server, None).await.is_none(), "a third connection was relayed");
+    // Our own client is told at once.
+    match within("a refused connect", connector.connect()).await {
+        Err(TransportError::Connect { .. }) => {}
+        other => panic!("connecting to a full server gave {:?}", other.map(|_| "a link")),
+    }
+    let stats = server.stats();
+    assert_eq!(
+        (stats.refused_max_connections, stats.refused_max_connections_per_address),
+        (2, 0),
+        "{stats:?}"
+    );
+    assert_eq!((server.peers().len(), server.connections()), (2, 2));
+    for (client, peer) in [(&mut one, one_peer), (&mut two, two_peer)] {
+        server.send(peer, Bytes::from_static(b"still served")).unwrap();
+        let frame = within("a frame", client.recv()).await.unwrap();
+        assert_eq!(frame, Bytes::from_static(b"still served"));
+        client.send(Bytes::from_static(b"still heard")).unwrap();
+        assert_eq!(next_frame(&mut server).await, (peer, Bytes::from_static(b"still heard")));
+    }
+
+    one.close().await;
+    gone(&mut server, one_peer).await;
+    let mut three = admitted_eventually(&server).await;
+    three.write_all(&short_frame(0, b"three")).await.unwrap();
+    let (three_peer, _) = next_frame(&mut server).await;
+    exchange(&mut server, &mut three, three_peer).await;
+    assert!(try_raw_dealer(&server, None).await.is_none(), "the cap was lifted");
+
+    drop((two, three));
+    no_connections_left(&server).await;
+}
+
+/// A connection's place is given back however its relay ends: a handshake that times out,
+/// a guard cut, a disconnect by the server, a client that closes. With room for one
+/// connection, each next one is admitted only once the one before has ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_gives_its_place_back_however_it_ends() {
+    let options = ZmqOptions {
+        max_connections: 1,
+        handshake_timeout: Duration::from_millis(300),
+        ..ZmqOptions::default()
+    };
+    let (mut server, _connector) = bind(options).await;
+
+    // An unfinished handshake holds the place until it times out.
+    let mut mute = TcpStream::connect(tcp_addr(&server)).await.unwrap();
+    mute.write_all(&greeting()[..20]).await.unwrap();
+    assert!(closed_by_server(&mut mute).await, "an unfinished handshake stayed open");
+    assert_eq!(server.stats().handshake_timeouts, 1);
+    drop(mute);
+
+    // A guard cut.
+    let mut huge = admitted_eventually(&server).await;
+    assert!(try_raw_dealer(&server, None).await.is_none(), "a second connection was relayed");
+    let mut header = vec![0x02];
+    header.extend_from_slice(&(1_u64 << 44).to_be_bytes());
+    huge.write_all(&header).await.unwrap();
+    assert!(closed_by_server(&mut huge).await, "a 16 TiB frame header was accepted");
+    assert_eq!(server.stats().violations, 1);
+    drop(huge);
+
+    // A disconnect by the server.
+    let mut raw = admitted_eventually(&server).await;
+    raw.write_all(&short_frame(0, b"hello")).await.unwrap();
+    let (peer, _) = next_frame(&mut server).await;
+    server.disconnect(peer).unwrap();
+    assert!(closed_by_server(&mut raw).await, "the disconnected peer's connection stayed open");
+    drop(raw);
+
+    // A client that closes.
+    let mut raw = admitted_eventually(&server).await;
+    raw.write_all(&short_frame(0, b"hello")).await.unwrap();
+    let (peer, _) = next_frame(&mut server).await;
+    drop(raw);
+    gone(&mut server, peer).await;
+
+    let last = admitted_eventually(&server).await;
+    assert_eq!(server.connections(), 1);
+    assert!(server.stats().refused_max_connections >= 1);
+    drop(last);
+    no_connections_left(&server).await;
+}
+
 // ---- Endpoints ----
 
 /// Dropping the server ends every link: clients get what was sent, then `Closed`.
@@ -455,4 +653,36 @@ async fn ipc_endpoints_work() {
     assert_eq!(within("a frame", client.recv()).await.unwrap(), Bytes::from_static(b"over ipc"));
     drop(server);
     assert!(!path.exists(), "the ipc socket file was left behind");
+}
+
+/// ipc connections have no address: they count against `max_connections` only.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipc_connections_count_against_the_total_only() {
+    let path = std::env::temp_dir().join(format!("pong-zmq-cap-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let endpoint = format!("ipc://{}", path.display());
+    let options =
+        ZmqOptions { max_connections: 2, max_connections_per_address: 1, ..ZmqOptions::default() };
+    let mut server = ZmqServer::bind(&endpoint, options).await.unwrap();
+    let connector = ZmqConnector::new(&endpoint, options).unwrap();
+    let (mut one, one_peer) = open(&mut server, &connector).await;
+    let (_two, _) = open(&mut server, &connector).await;
+
+    let mut third = tokio::net::UnixStream::connect(&path).await.unwrap();
+    let _ = third.write_all(&greeting()).await;
+    let mut byte = [0_u8; 1];
+    match within("the third connection to close", third.read(&mut byte)).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => panic!("a third ipc connection was relayed"),
+    }
+    let stats = server.stats();
+    assert_eq!(
+        (stats.refused_max_connections, stats.refused_max_connections_per_address),
+        (1, 0),
+        "{stats:?}"
+    );
+    server.send(one_peer, Bytes::from_static(b"over ipc")).unwrap();
+    assert_eq!(within("a frame", one.recv()).await.unwrap(), Bytes::from_static(b"over ipc"));
+    drop(server);
 }

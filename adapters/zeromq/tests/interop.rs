@@ -28,7 +28,7 @@ async fn next_frame(server: &mut ZmqServer) -> (PeerId, Bytes) {
     loop {
         match tokio::time::timeout(WAIT, server.recv()).await.expect("timed out").unwrap() {
             Incoming::Frame { from, frame } => return (from, frame),
-            Incoming::Connected(_) | Incoming::Gone { .. } => {}
+            Incoming::Connected { .. } | Incoming::Gone { .. } => {}
         }
     }
 }

@@ -69,6 +69,8 @@ impl Fixture {
             lives: pong_domain::rules::MAX_LIVES,
             countdown: 0,
             max_matches: 1_000_000,
+            max_links_per_address: u32::MAX,
+            matches_per_minute_per_address: u32::MAX,
             ..ServerConfig::default()
         }
     }

@@ -164,7 +164,9 @@ async fn amqp(_: &str) -> Result<Endpoints> {
 #[cfg(feature = "zeromq")]
 async fn zmq() -> Result<Endpoints> {
     use pong_transport_zmq::{ZmqConnector, ZmqOptions, ZmqServer};
-    let server = ZmqServer::bind("tcp://127.0.0.1:0", ZmqOptions::default()).await?;
+    // Every client of a run comes from this host.
+    let options = ZmqOptions { max_connections_per_address: usize::MAX, ..ZmqOptions::default() };
+    let server = ZmqServer::bind("tcp://127.0.0.1:0", options).await?;
     let connector = ZmqConnector::new(&server.local_addr(), ZmqOptions::default())?;
     Ok(Endpoints { server: Box::new(server), connector: Arc::new(connector) })
 }

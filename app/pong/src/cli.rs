@@ -131,6 +131,18 @@ pub(crate) struct ServerArgs {
     /// are told so.
     #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) lobby_timeout_secs: u64,
+    /// Most connections open at once from one IP address (ws, zmq); more are refused. Players
+    /// behind one NAT address share it.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_links_per_address: u32,
+    /// Most new matches (lobbies or rooms) one address may open per minute; joining an open
+    /// one is always allowed. Over amqp, where no address is known, per connection.
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) matches_per_minute_per_address: u32,
+    /// A connection that holds no seat for this many seconds (it never joined, or its
+    /// match is over) is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) join_timeout_secs: u64,
 }
 
 /// How hard the journal's commits work to survive a crash (`--db-sync`).

@@ -33,6 +33,9 @@ pub(crate) async fn run(args: ServerArgs) -> Result<ExitCode> {
     let mut config = setup::server_config(args.players, &args.rules, args.max_matches);
     config.record_ticks = args.db.is_some();
     config.lobby_timeout = args.lobby_timeout_secs.saturating_mul(1_000_000);
+    config.max_links_per_address = args.max_links_per_address;
+    config.matches_per_minute_per_address = args.matches_per_minute_per_address;
+    config.join_timeout = args.join_timeout_secs.saturating_mul(1_000_000);
     let mut core = ServerCore::new(config, setup::os_seed()?);
     // The journal first: matches that were running when a server on it died come back
     // before anyone can connect.
@@ -48,9 +51,10 @@ pub(crate) async fn run(args: ServerArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let transport = transports::server(&args.transport, &listen, tls, Some(http))
-        .await
-        .with_context(|| format!("cannot start the server on {listen}"))?;
+    let transport =
+        transports::server(&args.transport, &listen, tls, Some(http), args.max_links_per_address)
+            .await
+            .with_context(|| format!("cannot start the server on {listen}"))?;
     let options = ServeOptions {
         telemetry: Some(telemetry),
         drain: Duration::from_secs(args.drain_secs),

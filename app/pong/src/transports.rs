@@ -60,6 +60,7 @@ pub(crate) async fn server(
     listen: &str,
     tls: Option<ServerTls>,
     http: Option<HttpService>,
+    links_per_address: u32,
 ) -> Result<Box<dyn ServerTransport>> {
     if tls.is_some() && args.transport != TransportKind::Ws {
         bail!("--tls-cert/--tls-key apply to the WebSocket transport only");
@@ -67,7 +68,7 @@ pub(crate) async fn server(
     match args.transport {
         TransportKind::Ws => ws_server(listen, tls, http),
         TransportKind::Amqp => amqp_server(&args.amqp_url, listen).await,
-        TransportKind::Zmq => zmq_server(listen).await,
+        TransportKind::Zmq => zmq_server(listen, links_per_address).await,
     }
 }
 
@@ -148,13 +149,19 @@ fn amqp_connector(_: &str, _: &str) -> Result<Arc<dyn Connector>> {
 }
 
 #[cfg(feature = "zeromq")]
-async fn zmq_server(listen: &str) -> Result<Box<dyn ServerTransport>> {
+async fn zmq_server(listen: &str, links_per_address: u32) -> Result<Box<dyn ServerTransport>> {
     use pong_transport_zmq::{ZmqOptions, ZmqServer};
-    Ok(Box::new(ZmqServer::bind(listen, ZmqOptions::default()).await?))
+    // The ROUTER behind the relay sees no client address, so the relay holds the bound the
+    // server core holds for the other transports.
+    let options = ZmqOptions {
+        max_connections_per_address: usize::try_from(links_per_address).unwrap_or(usize::MAX),
+        ..ZmqOptions::default()
+    };
+    Ok(Box::new(ZmqServer::bind(listen, options).await?))
 }
 
 #[cfg(not(feature = "zeromq"))]
-async fn zmq_server(_: &str) -> Result<Box<dyn ServerTransport>> {
+async fn zmq_server(_: &str, _: u32) -> Result<Box<dyn ServerTransport>> {
     Err(missing(TransportKind::Zmq, "zeromq"))
 }
 

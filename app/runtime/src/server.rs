@@ -129,9 +129,10 @@ pub async fn serve_with(
                     links = links.saturating_sub(1);
                     core.handle_peer_gone(clock.now(), peer);
                 }
-                Ok(Incoming::Connected(peer)) => {
+                Ok(Incoming::Connected { peer, origin }) => {
                     links += 1;
-                    debug!(%peer, "link up");
+                    debug!(%peer, ?origin, "link up");
+                    core.handle_peer_opened(clock.now(), peer, origin);
                 }
                 Err(TransportError::Closed) => break Ok(()),
                 Err(e) => break Err(e),

@@ -3,6 +3,7 @@
 use crate::rules::{DEFAULT_LIVES, DEFAULT_TICK_HZ};
 
 use super::SECOND;
+use super::links::Rate;
 
 /// How a server runs its matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +37,17 @@ pub struct ServerConfig {
     pub rate_burst: u32,
     /// Malformed or forged frames after which a link is dropped.
     pub max_bad_frames: u32,
+    /// Most links open at once from one IP address (see [`crate::route::Origin`]); a link
+    /// beyond is refused with `TooManyLinks` and closed. A household or a campus behind one
+    /// NAT address shares it.
+    pub max_links_per_address: u32,
+    /// Most matches one address may open per minute (a `Join` that creates a lobby or a
+    /// room); beyond, such a `Join` is refused with `TooManyMatches` (joining an open lobby
+    /// still works). Where the transport knows no address, the link is the address.
+    pub matches_per_minute_per_address: u32,
+    /// How long a link may hold no seat (µs): from when it opens, or its seat ends, until
+    /// it is closed with `Closed(Idle)`, so idle links cannot take the connection slots.
+    pub join_timeout: u64,
     /// Emit a [`super::ServerEvent`] for every tick (for an event store).
     pub record_ticks: bool,
 }
@@ -56,19 +68,22 @@ impl Default for ServerConfig {
             rate_per_second: 0,
             rate_burst: 0,
             max_bad_frames: 16,
+            max_links_per_address: 32,
+            matches_per_minute_per_address: 30,
+            join_timeout: 10 * SECOND,
             record_ticks: false,
         }
     }
 }
 
 impl ServerConfig {
-    /// The rate limit as (frames per second, burst). Where left at 0, what a well-behaved
-    /// client can send: an input every tick, pings, and retries.
-    pub(super) fn rate(&self) -> (u64, u64) {
+    /// A link's rate limit, in frames. Where left at 0, what a well-behaved client can
+    /// send: an input every tick, pings, and retries.
+    pub(super) fn rate(&self) -> Rate {
         let hz = u64::from(self.tick_hz);
-        let rate =
+        let units =
             if self.rate_per_second == 0 { 2 * hz + 50 } else { self.rate_per_second.into() };
         let burst = if self.rate_burst == 0 { hz + 100 } else { self.rate_burst.into() };
-        (rate, burst)
+        Rate { units, per: SECOND, burst }
     }
 }

@@ -68,4 +68,11 @@ pub enum Refusal {
     /// It was signed for a session that speaks from another link: only a `Prove` moves a
     /// session (a frame captured and replayed elsewhere, or a late frame of a replaced link).
     WrongLink(SessionId),
+    /// A `Prove` of no current challenge (a wrong or expired nonce).
+    BadProof(SessionId),
+    /// A new link from an address that has as many open as it may.
+    TooManyLinks,
+    /// A `Join` that would open a match, from an address that opened as many as it may
+    /// this minute.
+    TooManyMatches,
 }

@@ -13,6 +13,8 @@ use crate::sim::{MatchState, TickInput};
 use crate::standings::{Placing, result_of};
 
 use super::input_queue::InputQueue;
+use super::links::RateLimiter;
+use super::resend::RESEND_BUDGET;
 use super::trust::ReplayWindow;
 
 /// Recent ticks kept per match for members that missed some.
@@ -44,6 +46,8 @@ pub(super) struct Seat {
     pub(super) gone: bool,
     /// When the member was last sent a keyframe, to rate-limit them.
     pub(super) keyframe_at: Option<u64>,
+    /// Ticks the member may still be resent ([`RESEND_BUDGET`]).
+    pub(super) resend: RateLimiter,
 }
 
 impl Seat {
@@ -70,6 +74,7 @@ impl Seat {
             gone: false,
             keyframe_at: None,
             back_since: None,
+            resend: RateLimiter::full(RESEND_BUDGET, now),
         }
     }
 }

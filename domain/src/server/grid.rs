@@ -11,7 +11,7 @@ use crate::rules::PlayerId;
 use crate::sim::{Intent, TickInput};
 use crate::standings::note_placings;
 
-use super::game::{Phase, RECENT_TICKS};
+use super::game::{Match, Phase, RECENT_TICKS};
 use super::{Output, Refusal, SECOND, ServerCore, ServerEvent};
 
 /// The server skips ahead instead of catching up when this many grid ticks behind.
@@ -49,13 +49,6 @@ impl ServerCore {
             .unwrap_or(u64::MAX)
     }
 
-    /// True while some match ticks on the grid (or is about to).
-    pub(super) fn ticking(&self) -> bool {
-        self.matches
-            .values()
-            .any(|m| matches!(m.phase, Phase::Running { .. } | Phase::Starting { .. }))
-    }
-
     /// Runs every grid tick due by `now`.
     pub(super) fn run_due_ticks(&mut self, now: u64) {
         let due = |core: &Self| core.grid_time(core.next_grid) <= now;
@@ -67,7 +60,8 @@ impl ServerCore {
             self.next_grid += behind;
             // Grid ticks with no match to step are no loss: only count and announce the skip
             // when some match's ticks were late.
-            if self.matches.values().any(|m| matches!(m.phase, Phase::Running { .. })) {
+            let running = |m: &Match| matches!(m.phase, Phase::Running { .. });
+            if self.active.iter().any(|id| self.matches.get(id).is_some_and(running)) {
                 self.stats.overruns += behind;
                 self.event(ServerEvent::Overrun { skipped: behind });
                 self.reanchor();
@@ -85,7 +79,8 @@ impl ServerCore {
     fn reanchor(&mut self) {
         let t = self.grid_time(self.next_grid);
         let mut msgs = Vec::new();
-        for m in self.matches.values_mut() {
+        for id in &self.active {
+            let Some(m) = self.matches.get_mut(id) else { continue };
             if let Phase::Running { .. } = m.phase {
                 let tick = m.state.tick + 1;
                 m.phase = Phase::Running { anchor_tick: tick, anchor_time: t };
@@ -102,8 +97,9 @@ impl ServerCore {
         let mut due = std::mem::take(&mut self.due);
         due.clear();
         due.extend(
-            self.matches
-                .values()
+            self.active
+                .iter()
+                .filter_map(|id| self.matches.get(id))
                 .filter(|m| match m.phase {
                     Phase::Running { .. } => true,
                     Phase::Starting { at, .. } => at <= t,
@@ -185,6 +181,7 @@ impl ServerCore {
         let result = m.result();
         m.phase = Phase::Over { at: now, result: result.clone() };
         m.next_repeat = now + self.config.repeat_every;
+        self.reindex(mid);
         self.stats.matches_finished += 1;
         self.out.push_back(Output::Msg(Dest::Group(mid), ServerMsg::MatchOver(result.clone())));
         self.record(mid, Record::Over { result });

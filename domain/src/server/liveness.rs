@@ -8,8 +8,8 @@ use crate::proto::{CloseReason, MatchId, ServerMsg};
 use crate::route::PeerId;
 use crate::rules::PlayerId;
 
+use super::ServerCore;
 use super::game::Phase;
-use super::{Output, ServerCore};
 
 impl ServerCore {
     /// A member went silent or its link dropped.
@@ -42,6 +42,7 @@ impl ServerCore {
                     m.phase = Phase::Paused;
                     m.epoch = m.epoch.next();
                     let tick = m.state.tick;
+                    self.reindex(mid);
                     self.record(mid, Record::Paused { tick });
                 }
                 self.broadcast_phase(mid);
@@ -105,19 +106,19 @@ impl ServerCore {
 
     /// A lobby that did not fill in time: its members are told and their links closed, and
     /// the match is gone.
-    fn expire_lobby(&mut self, mid: MatchId) {
+    fn expire_lobby(&mut self, now: u64, mid: MatchId) {
         let Some(m) = self.matches.get(&mid) else { return };
         let peers: Vec<PeerId> = m.seated().filter_map(|(_, s)| s.peer).collect();
         self.stats.lobbies_expired += 1;
         self.close_match(mid);
         for p in peers {
             self.send(p, ServerMsg::Closed(CloseReason::LobbyExpired));
-            self.out.push_back(Output::Disconnect(p));
+            self.close_link(now, p);
         }
     }
 
     /// Finds lost members and expired grace periods, repeats each waiting match's phase,
-    /// closes finished matches after their linger, and forgets idle links.
+    /// and closes finished matches after their linger.
     pub(super) fn housekeeping(&mut self, now: u64) {
         let lost_timeout = self.config.lost_timeout;
         let grace = self.config.grace;
@@ -185,8 +186,7 @@ impl ServerCore {
             self.close_match(mid);
         }
         for mid in stale_lobbies {
-            self.expire_lobby(mid);
+            self.expire_lobby(now, mid);
         }
-        self.forget_idle_peers(now);
     }
 }

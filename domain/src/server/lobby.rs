@@ -53,21 +53,19 @@ impl ServerCore {
                 None => None,
             },
             None => self
-                .matches
-                .values()
-                .find(|m| {
-                    m.room.is_none()
-                        && m.phase == Phase::Lobby
-                        && m.rules.players() == players
-                        && !m.is_full()
-                })
-                .map(|m| m.id),
+                .open
+                .range((players, MatchId(0))..=(players, MatchId(u32::MAX)))
+                .next()
+                .map(|&(_, id)| id),
         };
         let mid = match target {
             Some(id) => id,
             None => {
                 if self.matches.len() >= self.config.max_matches {
                     self.send(peer, ServerMsg::Rejected(Reject::ServerFull));
+                    return;
+                }
+                if !self.may_open_match(now, peer) {
                     return;
                 }
                 self.create_match(now, players, join.room.clone())
@@ -83,6 +81,7 @@ impl ServerCore {
         let player = PlayerId::ALL[free];
         m.seats[free] = Some(Seat::joined(session, token, join.name.clone(), peer, now));
         self.sessions.insert(session, (mid, player));
+        self.reindex(mid);
         self.bind_link(now, peer, session);
         self.out.push_back(Output::Join(peer, mid));
         if let Some(w) = self.welcome(mid, player, false) {
@@ -125,6 +124,7 @@ impl ServerCore {
                 recent: VecDeque::with_capacity(RECENT_TICKS),
             },
         );
+        self.reindex(id);
         self.stats.matches_created += 1;
         self.record(id, Record::Created { config, room });
         id
@@ -178,9 +178,11 @@ impl ServerCore {
         m.epoch = m.epoch.next();
         m.next_repeat = now + self.config.repeat_every;
         let tick = m.state.tick + 1;
+        let epoch = m.epoch;
+        self.reindex(mid);
         self.out.push_back(Output::Msg(
             Dest::Group(mid),
-            ServerMsg::StartAt { epoch: m.epoch, tick, server_time: at },
+            ServerMsg::StartAt { epoch, tick, server_time: at },
         ));
         self.record(mid, if resume { Record::Resuming } else { Record::CountdownStarted });
     }
@@ -222,6 +224,7 @@ impl ServerCore {
             s.ready = false;
         }
         let empty = m.seated().next().is_none();
+        self.reindex(mid);
         if cancelled {
             self.record(mid, Record::CountdownCancelled);
         }

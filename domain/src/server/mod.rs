@@ -16,8 +16,10 @@
 //! each message to the rules that handle it; each set of rules is a child module that adds
 //! to `impl ServerCore`:
 //! - `config`, `stats`, `event`: [`ServerConfig`], [`ServerStats`], [`ServerEvent`];
-//! - `trust`: signatures, the replay window, resume challenges, session tokens, the rate
-//!   limiter and bad-frame strikes (who may speak for a session, and how much);
+//! - `trust`: signatures, the replay window, resume challenges, session tokens (who may
+//!   speak for a session);
+//! - `links`: what each link and each address may do: the rate limit, bad-frame strikes,
+//!   links and new matches per address, the deadline to take a seat;
 //! - `game`: one hosted match, its seats and phase;
 //! - `lobby`: join, seat, leave, ready, and the countdown that starts or resumes a match;
 //! - `grid`: the tick loop (one server-wide grid), inputs, stepping and ending a match;
@@ -30,13 +32,15 @@
 //! Trust: frames that do not decode, do not verify, replay an old sequence number, name no
 //! known session, carry inputs far outside the tick window or come too fast are refused and
 //! counted in [`ServerStats`]; a link that keeps doing it is dropped. None of that touches
-//! any match.
+//! any match. The cost of an event does not grow with the matches hosted: the matches the
+//! grid steps and the open lobbies are kept in indices of their own.
 
 mod config;
 mod event;
 mod game;
 mod grid;
 mod input_queue;
+mod links;
 mod liveness;
 mod lobby;
 mod overview;
@@ -45,7 +49,8 @@ mod restore;
 mod stats;
 mod trust;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::IpAddr;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -65,7 +70,7 @@ pub use restore::{RESTORE_EPOCH_STEP, RestoreError};
 pub use stats::ServerStats;
 
 use game::{Match, Phase, Seat};
-use trust::PeerInfo;
+use links::{AddressInfo, PeerInfo};
 
 const SECOND: u64 = 1_000_000;
 /// How often liveness and repeats are checked.
@@ -105,6 +110,15 @@ pub struct ServerCore {
     matches: BTreeMap<MatchId, Match>,
     sessions: HashMap<SessionId, (MatchId, PlayerId)>,
     peers: HashMap<PeerId, PeerInfo>,
+    /// The IP addresses links come from, with what each may still do.
+    addresses: HashMap<IpAddr, AddressInfo>,
+    next_sweep: u64,
+    /// Matches the tick grid steps or starts (running or counting down), so that neither
+    /// the next timeout nor a grid tick walks the lobbies.
+    active: BTreeSet<MatchId>,
+    /// Lobbies without a room that have a free seat, by size: where a `Join` without a
+    /// room goes, found without walking every match.
+    open: BTreeSet<(u8, MatchId)>,
     rooms: BTreeMap<RoomName, MatchId>,
     next_match: u32,
     /// Session ids: random, from a stream of their own so that they do not shift the tokens
@@ -134,6 +148,10 @@ impl ServerCore {
             matches: BTreeMap::new(),
             sessions: HashMap::new(),
             peers: HashMap::new(),
+            addresses: HashMap::new(),
+            next_sweep: 0,
+            active: BTreeSet::new(),
+            open: BTreeSet::new(),
             rooms: BTreeMap::new(),
             next_match: 1,
             session_ids: {
@@ -201,10 +219,11 @@ impl ServerCore {
         self.events.pop_front()
     }
 
-    /// When to call [`ServerCore::handle_timeout`] next.
+    /// When to call [`ServerCore::handle_timeout`] next. Constant time, whatever the number
+    /// of matches: the driver asks after every event.
     pub fn poll_timeout(&self) -> Option<u64> {
         self.origin?;
-        let grid = self.ticking().then(|| self.grid_time(self.next_grid));
+        let grid = (!self.active.is_empty()).then(|| self.grid_time(self.next_grid));
         let house =
             (!self.matches.is_empty() || !self.peers.is_empty()).then_some(self.next_housekeeping);
         match (grid, house) {
@@ -236,7 +255,7 @@ impl ServerCore {
     /// A transport reports that a link is gone.
     pub fn handle_peer_gone(&mut self, now: u64, peer: PeerId) {
         self.set_origin(now);
-        if let Some(info) = self.peers.remove(&peer)
+        if let Some(info) = self.forget_link(peer)
             && let Some(session) = info.session
             && let Some(&(mid, player)) = self.sessions.get(&session)
             && self.seat(mid, player).is_some_and(|s| s.peer == Some(peer))
@@ -259,7 +278,7 @@ impl ServerCore {
             Err(e) => {
                 self.stats.malformed += 1;
                 self.event(ServerEvent::Refused { peer, why: Refusal::Malformed(e) });
-                self.strike(peer, CloseReason::Malformed);
+                self.strike(now, peer, CloseReason::Malformed);
             }
             Ok(ClientFrame::Open(OpenMsg::Join(join))) => self.on_join(now, peer, join),
             Ok(ClientFrame::Open(OpenMsg::Resume { session })) => {
@@ -333,6 +352,10 @@ impl ServerCore {
             self.housekeeping(now);
             self.next_housekeeping = now + HOUSEKEEPING_EVERY;
         }
+        if now >= self.next_sweep {
+            self.sweep_links(now);
+            self.next_sweep = now + links::SWEEP_EVERY;
+        }
     }
 
     // ---- shared by the rules ----
@@ -367,9 +390,33 @@ impl ServerCore {
         }
     }
 
+    /// Keeps the indices of matches by phase up to date: call after a match's phase or
+    /// seats change, or it comes or goes.
+    fn reindex(&mut self, mid: MatchId) {
+        let Some(m) = self.matches.get(&mid) else {
+            self.active.remove(&mid);
+            for players in 2..=4 {
+                self.open.remove(&(players, mid));
+            }
+            return;
+        };
+        if matches!(m.phase, Phase::Running { .. } | Phase::Starting { .. }) {
+            self.active.insert(mid);
+        } else {
+            self.active.remove(&mid);
+        }
+        let key = (m.rules.players(), mid);
+        if m.phase == Phase::Lobby && m.room.is_none() && !m.is_full() {
+            self.open.insert(key);
+        } else {
+            self.open.remove(&key);
+        }
+    }
+
     /// Removes a match: its room, its sessions and its members' group memberships go.
     fn close_match(&mut self, mid: MatchId) {
         let Some(m) = self.matches.remove(&mid) else { return };
+        self.reindex(mid);
         if let Some(r) = &m.room
             && self.rooms.get(r) == Some(&mid)
         {

@@ -5,13 +5,19 @@ use crate::proto::{Keyframe, MatchId, ServerMsg, TickMsg};
 use crate::route::PeerId;
 use crate::rules::PlayerId;
 
-use super::ServerCore;
+use super::links::Rate;
+use super::{SECOND, ServerCore};
 
 /// Most ticks resent in answer to one resync; further behind gets a keyframe. The playback
 /// host follows the same rule.
 pub(crate) const RESEND_MAX: u32 = 64;
 /// Least time between two keyframes for one member.
 const KEYFRAME_EVERY: u64 = 200_000;
+/// Ticks one member may be resent: 64 a second, and two full resends at once. Asking for more gets a keyframe (at most one per
+/// [`KEYFRAME_EVERY`]) instead, so resyncs cannot make the server send more than a few
+/// kilobytes a second to anyone, whatever it asks.
+pub(super) const RESEND_BUDGET: Rate =
+    Rate { units: 64, per: SECOND, burst: 2 * RESEND_MAX as u64 };
 
 impl ServerCore {
     /// `Resync`: sends the ticks a member missed from the recent ones kept, or a keyframe if
@@ -31,8 +37,18 @@ impl ServerCore {
             return;
         }
         self.stats.resyncs += 1;
+        let wanted = u64::from(newest - from) + 1;
+        let within_budget = |core: &mut Self| {
+            let seat = core.seat_mut(mid, player);
+            let ok = seat.is_some_and(|s| s.resend.take(now, wanted, RESEND_BUDGET));
+            if !ok {
+                core.stats.resends_limited += 1;
+            }
+            ok
+        };
         match oldest {
-            Some(oldest) if from >= oldest && newest - from < RESEND_MAX => {
+            Some(oldest) if from >= oldest && newest - from < RESEND_MAX && within_budget(self) => {
+                let Some(m) = self.matches.get(&mid) else { return };
                 let ticks: Vec<TickMsg> =
                     m.recent.iter().filter(|t| t.tick >= from).copied().collect();
                 for t in ticks {

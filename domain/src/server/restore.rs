@@ -10,6 +10,8 @@ use crate::rules::PlayerId;
 use super::ServerCore;
 use super::game::{Match, Phase, RECENT_TICKS, Seat};
 use super::input_queue::InputQueue;
+use super::links::RateLimiter;
+use super::resend::RESEND_BUDGET;
 use super::trust::ReplayWindow;
 
 /// A restored match's phase count jumps this far past the journaled one, so that its phase
@@ -108,6 +110,7 @@ impl ServerCore {
                 gone: s.gone,
                 keyframe_at: None,
                 back_since: None,
+                resend: RateLimiter::full(RESEND_BUDGET, now),
             })
         });
         let epoch = Epoch(rm.epoch().0.saturating_add(RESTORE_EPOCH_STEP));
@@ -134,6 +137,7 @@ impl ServerCore {
             self.rooms.insert(r.clone(), id);
         }
         self.matches.insert(id, m);
+        self.reindex(id);
         self.reserve_match_ids(id);
         for &(p, session, _) in &members {
             self.sessions.insert(session, (id, p));

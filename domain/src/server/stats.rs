@@ -19,8 +19,19 @@ pub struct ServerStats {
     pub rate_limited: u64,
     /// Signed frames for a session that speaks from another link.
     pub wrong_link: u64,
+    /// Proofs of no current challenge (wrong or expired nonce).
+    pub bad_proof: u64,
     /// Links dropped for misbehaving.
     pub peers_dropped: u64,
+    /// Links refused because their address had too many open.
+    pub links_refused: u64,
+    /// Links closed because they held no seat for the join deadline.
+    pub links_idle: u64,
+    /// Joins refused because their address opened too many matches in the last minute.
+    pub matches_refused: u64,
+    /// Resyncs beyond a seat's resend budget, answered with a keyframe (or nothing, while
+    /// keyframes are rate-limited too) instead of the ticks asked for.
+    pub resends_limited: u64,
     /// Matches created.
     pub matches_created: u64,
     /// Matches finished.

@@ -1,12 +1,12 @@
-//! Who may speak for a session, and how much any link may say.
+//! Who may speak for a session.
 //!
 //! The transport's idea of the sender is only the address to answer: a client proves every
 //! message after its first with a signature made with its session token, and each session
 //! accepts a sequence number once ([`ReplayWindow`]), also across resumes. A session moves
 //! to another link only by signing a fresh challenge (`Resume`, `Challenge`, `Prove`): a
 //! signed frame from any other link is refused, so a captured frame replayed elsewhere
-//! moves nothing. Session ids are random. Every link is held to a rate
-//! ([`RateLimiter`]) and dropped after too many bad frames. Nothing refused here reaches a
+//! moves nothing. Session ids are random. A link carries one session at a time. A frame
+//! refused here is counted, may be a strike against its link (`links`), and reaches no
 //! match.
 
 use rand_core::Rng;
@@ -20,8 +20,6 @@ use super::{Output, Refusal, SECOND, ServerCore, ServerEvent};
 
 /// How long an unanswered resume challenge stays valid.
 const CHALLENGE_TTL: u64 = 10 * SECOND;
-/// A link with no session that stays silent this long is forgotten.
-const IDLE_PEER: u64 = 60 * SECOND;
 
 /// Sequence numbers seen recently (a 64-wide sliding window), so a replayed frame is
 /// refused while frames reordered by the network are still accepted once.
@@ -73,108 +71,7 @@ impl ReplayWindow {
     }
 }
 
-/// A link's rate limit: a token bucket, in millionths of a frame so that refills over a
-/// few microseconds are not lost to rounding.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct RateLimiter {
-    level: u64,
-    last: u64,
-}
-
-impl RateLimiter {
-    fn full(burst: u64, now: u64) -> Self {
-        RateLimiter { level: burst * SECOND, last: now }
-    }
-
-    /// Takes one frame's worth; false if the link is over its rate.
-    fn take(&mut self, now: u64, rate: u64, burst: u64) -> bool {
-        let refill = now.saturating_sub(self.last).saturating_mul(rate);
-        self.level = self.level.saturating_add(refill).min(burst * SECOND);
-        self.last = now;
-        if self.level >= SECOND {
-            self.level -= SECOND;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// What the server knows of one link.
-#[derive(Clone, Debug)]
-pub(super) struct PeerInfo {
-    /// The session that last proved itself on this link.
-    pub(super) session: Option<SessionId>,
-    /// Malformed or forged frames so far.
-    bad: u32,
-    /// Frames refused by the rate limit so far.
-    over_rate: u64,
-    limiter: RateLimiter,
-    last_seen: u64,
-}
-
 impl ServerCore {
-    /// Notes a frame from `peer` against its rate limit; false if it must be refused (and
-    /// the link may have been dropped).
-    pub(super) fn admit(&mut self, now: u64, peer: PeerId) -> bool {
-        let (rate, burst) = self.config.rate();
-        let info = self.peers.entry(peer).or_insert_with(|| PeerInfo {
-            session: None,
-            bad: 0,
-            over_rate: 0,
-            limiter: RateLimiter::full(burst, now),
-            last_seen: now,
-        });
-        info.last_seen = now;
-        if info.limiter.take(now, rate, burst) {
-            return true;
-        }
-        info.over_rate += 1;
-        let drop = info.over_rate > burst;
-        self.stats.rate_limited += 1;
-        self.event(ServerEvent::Refused { peer, why: Refusal::RateLimited });
-        if drop {
-            self.drop_peer(peer, CloseReason::Flooding);
-        }
-        false
-    }
-
-    /// Counts a bad frame against a link and drops the link past the limit.
-    pub(super) fn strike(&mut self, peer: PeerId, reason: CloseReason) {
-        let limit = self.config.max_bad_frames;
-        if let Some(info) = self.peers.get_mut(&peer) {
-            info.bad += 1;
-            if info.bad > limit {
-                self.drop_peer(peer, reason);
-            }
-        }
-    }
-
-    fn drop_peer(&mut self, peer: PeerId, reason: CloseReason) {
-        self.stats.peers_dropped += 1;
-        self.send(peer, ServerMsg::Closed(reason));
-        self.out.push_back(Output::Disconnect(peer));
-        self.event(ServerEvent::PeerDropped { peer, reason });
-        if let Some(info) = self.peers.remove(&peer)
-            && let Some(session) = info.session
-            && let Some(&(mid, player)) = self.sessions.get(&session)
-        {
-            if let Some(seat) = self.seat_mut(mid, player)
-                && seat.peer == Some(peer)
-            {
-                seat.peer = None;
-            }
-            self.out.push_back(Output::Leave(peer, mid));
-        }
-    }
-
-    /// Forgets links that hold no session and have been silent a while.
-    pub(super) fn forget_idle_peers(&mut self, now: u64) {
-        self.peers.retain(|_, info| {
-            info.session.is_some() || now.saturating_sub(info.last_seen) < IDLE_PEER
-        });
-    }
-
     /// A new session: an id nobody can guess or has, and its secret token.
     pub(super) fn new_session(&mut self) -> (SessionId, Token) {
         let session = loop {
@@ -188,10 +85,19 @@ impl ServerCore {
         (session, Token(token))
     }
 
+    /// A frame for no live session is answered (a client whose match ended learns so), but
+    /// it is also a strike: a link that keeps naming sessions it has not got is guessing.
+    fn refuse_unknown(&mut self, now: u64, peer: PeerId, session: SessionId) {
+        self.stats.unknown_session += 1;
+        self.event(ServerEvent::Refused { peer, why: Refusal::UnknownSession(session) });
+        self.send(peer, ServerMsg::Rejected(Reject::UnknownSession));
+        self.strike(now, peer, CloseReason::Malformed);
+    }
+
     /// `Resume`: the session is challenged to sign a nonce with its token.
     pub(super) fn on_resume_request(&mut self, now: u64, peer: PeerId, session: SessionId) {
         let Some(&(mid, player)) = self.sessions.get(&session) else {
-            self.send(peer, ServerMsg::Rejected(Reject::UnknownSession));
+            self.refuse_unknown(now, peer, session);
             return;
         };
         let fresh = self.rng.next_u64();
@@ -224,22 +130,22 @@ impl ServerCore {
     ) -> Option<(MatchId, PlayerId)> {
         let session = f.header.session;
         let Some(&(mid, player)) = self.sessions.get(&session) else {
-            self.stats.unknown_session += 1;
-            self.event(ServerEvent::Refused { peer, why: Refusal::UnknownSession(session) });
-            self.send(peer, ServerMsg::Rejected(Reject::UnknownSession));
+            self.refuse_unknown(now, peer, session);
             return None;
         };
         let seat = self.seat_mut(mid, player)?;
         if !f.verify(&seat.token) {
             self.stats.forged += 1;
             self.event(ServerEvent::Refused { peer, why: Refusal::Forged(session) });
-            self.strike(peer, CloseReason::Malformed);
+            self.strike(now, peer, CloseReason::Malformed);
             return None;
         }
         let seq = f.header.seq;
         match f.msg {
             SessionMsg::Prove { nonce } => {
                 if !seat.challenge.is_some_and(|(n, exp)| n == nonce && now < exp) {
+                    self.stats.bad_proof += 1;
+                    self.event(ServerEvent::Refused { peer, why: Refusal::BadProof(session) });
                     self.send(peer, ServerMsg::Rejected(Reject::BadProof));
                     return None;
                 }
@@ -297,7 +203,7 @@ impl ServerCore {
             }
             self.out.push_back(Output::Leave(old, mid));
             self.send(old, ServerMsg::Closed(CloseReason::Replaced));
-            self.out.push_back(Output::Disconnect(old));
+            self.close_link(now, old);
         }
         self.bind_link(now, new, session);
         self.out.push_back(Output::Join(new, mid));
@@ -309,17 +215,9 @@ impl ServerCore {
     pub(super) fn bind_link(&mut self, now: u64, peer: PeerId, session: SessionId) {
         let Some(info) = self.peers.get_mut(&peer) else { return };
         let Some(previous) = info.session.replace(session) else { return };
-        if previous == session {
-            return;
+        if previous != session {
+            self.release_seat_link(now, peer, previous);
         }
-        let Some(&(mid, player)) = self.sessions.get(&previous) else { return };
-        let Some(seat) = self.seat_mut(mid, player) else { return };
-        if seat.peer != Some(peer) {
-            return;
-        }
-        seat.peer = None;
-        self.out.push_back(Output::Leave(peer, mid));
-        self.lose(now, mid, player);
     }
 }
 

@@ -3,7 +3,9 @@
 
 use crate::codec::{decode_server, encode_open, encode_signed};
 use crate::journal::Record;
-use crate::proto::{Join, MatchId, Name, OpenMsg, ServerMsg, SessionMsg, Signed, Welcome};
+use crate::proto::{
+    Join, MatchId, Name, OpenMsg, RoomName, ServerMsg, SessionMsg, Signed, Welcome,
+};
 use crate::route::PeerId;
 use crate::server::{ServerCore, ServerEvent, Transmit};
 
@@ -13,6 +15,21 @@ use crate::server::{ServerCore, ServerEvent, Transmit};
 /// If `name` is not a valid player name.
 pub fn join_frame(name: &str, players: Option<u8>) -> Vec<u8> {
     let join = Join { name: Name::new(name).expect("a valid player name"), players, room: None };
+    let mut buf = Vec::new();
+    encode_open(&OpenMsg::Join(join), &mut buf).expect("a Join encodes");
+    buf
+}
+
+/// A `Join` of player `name` for room `room` (a match of 2 if it opens the room).
+///
+/// # Panics
+/// If `name` or `room` is not valid.
+pub fn room_join_frame(name: &str, room: &str) -> Vec<u8> {
+    let join = Join {
+        name: Name::new(name).expect("a valid player name"),
+        players: Some(2),
+        room: Some(RoomName::new(room).expect("a valid room name")),
+    };
     let mut buf = Vec::new();
     encode_open(&OpenMsg::Join(join), &mut buf).expect("a Join encodes");
     buf

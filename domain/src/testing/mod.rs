@@ -12,7 +12,7 @@
 mod frames;
 mod simnet;
 
-pub use frames::{drain, join_frame, resume, signed, take_records, welcome_of};
+pub use frames::{drain, join_frame, resume, room_join_frame, signed, take_records, welcome_of};
 pub use simnet::{Latency, SimClient, SimNet};
 
 use crate::client::ClientConfig;

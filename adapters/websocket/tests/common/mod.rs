@@ -28,7 +28,7 @@ pub async fn next_event(server: &mut impl ServerTransport) -> Incoming {
 /// Waits for the next `Connected` and returns its peer, skipping everything else.
 pub async fn next_connected(server: &mut impl ServerTransport) -> PeerId {
     loop {
-        if let Incoming::Connected(peer) = next_event(server).await {
+        if let Incoming::Connected { peer, .. } = next_event(server).await {
             return peer;
         }
     }

@@ -22,7 +22,7 @@ type Stat = fn(&ServerStats) -> u64;
 
 /// Why a frame was refused: the `cause` label of `pong_frames_refused_total`, with the
 /// counter of [`ServerStats`] it comes from.
-const CAUSES: [(&str, Stat); 7] = [
+const CAUSES: [(&str, Stat); 8] = [
     ("malformed", |s| s.malformed),
     ("forged", |s| s.forged),
     ("replayed", |s| s.replayed),
@@ -30,6 +30,16 @@ const CAUSES: [(&str, Stat); 7] = [
     ("out_of_window", |s| s.out_of_window),
     ("rate_limited", |s| s.rate_limited),
     ("wrong_link", |s| s.wrong_link),
+    ("bad_proof", |s| s.bad_proof),
+];
+
+/// Bounds a client reached: the `bound` label of `pong_bounds_reached_total`, with the
+/// counter of [`ServerStats`] it comes from (docs/protocol.md, Bounds).
+const BOUNDS: [(&str, Stat); 4] = [
+    ("links_per_address", |s| s.links_refused),
+    ("matches_per_address", |s| s.matches_refused),
+    ("join_timeout", |s| s.links_idle),
+    ("resend_budget", |s| s.resends_limited),
 ];
 
 pub(super) struct Metrics {
@@ -37,7 +47,8 @@ pub(super) struct Metrics {
     /// The series of the families, fetched once so publishing allocates nothing.
     phases: [Gauge; 5],
     links: Gauge,
-    refused: [Counter; 7],
+    refused: [Counter; 8],
+    bounds: [Counter; 4],
     ticks: Counter,
     pub(super) tick_duration: Histogram,
     frames_received: Counter,
@@ -61,6 +72,7 @@ impl Metrics {
         let matches = Family::<Label, Gauge>::default();
         let links = Family::<OwnedLabel, Gauge>::default();
         let refused = Family::<Label, Counter>::default();
+        let bounds = Family::<Label, Counter>::default();
         // Every series exists from the start, at 0, so alerts and graphs never miss one.
         let m = Metrics {
             registry: Registry::default(),
@@ -68,6 +80,7 @@ impl Metrics {
                 .map(|p| matches.get_or_create(&[("phase", p.as_str())]).clone()),
             links: links.get_or_create(&[("transport", info.transport.clone())]).clone(),
             refused: CAUSES.map(|(cause, _)| refused.get_or_create(&[("cause", cause)]).clone()),
+            bounds: BOUNDS.map(|(bound, _)| bounds.get_or_create(&[("bound", bound)]).clone()),
             ticks: Counter::default(),
             // 25 µs to about 0.4 s: a healthy tick is well under a millisecond.
             tick_duration: Histogram::new(exponential_buckets(25e-6, 2.0, 15)),
@@ -118,6 +131,11 @@ impl Metrics {
             m.bytes_sent.clone(),
         );
         registry.register("pong_frames_refused", "Frames refused, by cause", refused);
+        registry.register(
+            "pong_bounds_reached",
+            "Times a client reached one of the server's bounds, by bound",
+            bounds,
+        );
         registry.register(
             "pong_links_dropped",
             "Links the server dropped for misbehaving",
@@ -176,6 +194,9 @@ impl Metrics {
         add(&self.lobbies_expired, |s| s.lobbies_expired);
         add(&self.overruns, |s| s.overruns);
         for ((_, of), counter) in CAUSES.iter().zip(&self.refused) {
+            add(counter, *of);
+        }
+        for ((_, of), counter) in BOUNDS.iter().zip(&self.bounds) {
             add(counter, *of);
         }
         self.frames_sent.inc_by(now.frames_sent.saturating_sub(last.frames_sent));
