@@ -379,3 +379,56 @@ async fn a_member_back_but_never_ready_cannot_freeze_the_match() {
     assert_eq!(server.forfeits.lock().unwrap().as_slice(), &[w.match_id]);
     server.stop().await;
 }
+
+/// Finding 6: a member asking for the last 64 ticks 150 times a second (within its rate
+/// limit) once made the server send ~60 bytes for each byte it received. Now what it is
+/// resent is held to its budget (64 ticks a second, and a keyframe at most every 200 ms),
+/// and the other player's match plays on.
+#[tokio::test(start_paused = true)]
+async fn resync_floods_are_held_to_a_budget() {
+    let server = start(short_matches(2), 5);
+    let attacker = server.attacker();
+    let mut link = Raw::open(&attacker).await;
+    link.send(&join_frame("Mal", Some(2)));
+    let w = welcome_in(&link.drain(Duration::from_millis(100)).await.0).unwrap();
+    link.send(&signed(&w, 1, &SessionMsg::Ready));
+    let bob = spawn_player("Bob", 2, server.local.connector(), 9);
+    // Into the match: the countdown, and a second of ticks.
+    let mut newest = 0;
+    let mut seq = 1;
+    for _ in 0..20 {
+        seq += 1;
+        link.send(&signed(&w, seq, &SessionMsg::Ping { id: seq, client_time: 0 }));
+        for m in link.drain(Duration::from_millis(250)).await.0 {
+            if let ServerMsg::Tick(t) = m {
+                newest = newest.max(t.tick);
+            }
+        }
+    }
+    assert!(newest > 64, "the match did not start");
+    // Two seconds of Resync{newest - 63} every 6.7 ms, counting the bytes that come back.
+    let (mut asked, mut resent_ticks, mut keyframes) = (0u32, 0u32, 0u32);
+    for _ in 0..300 {
+        seq += 1;
+        let from_tick = newest.saturating_sub(63);
+        link.send(&signed(&w, seq, &SessionMsg::Resync { from_tick }));
+        asked += 64;
+        for m in link.drain(Duration::from_micros(6_667)).await.0 {
+            match m {
+                ServerMsg::Tick(t) if t.tick < newest => resent_ticks += 1,
+                ServerMsg::Tick(t) => newest = t.tick,
+                ServerMsg::Keyframe(_) => keyframes += 1,
+                _ => {}
+            }
+        }
+    }
+    // Within the budget: 128 at once and 64 a second over the two seconds; ticks resent
+    // and ticks of the group may overlap, so allow one more second's worth.
+    assert!(resent_ticks <= 128 + 3 * 64, "{resent_ticks} ticks resent of {asked} asked");
+    assert!(keyframes <= 11, "{keyframes} keyframes in two seconds");
+    drop(link);
+    let bob = bob.await.unwrap();
+    assert!(matches!(bob.phase(), ClientPhase::Over { .. }), "{:?}", bob.phase());
+    let stats = server.stop().await;
+    assert!(stats.resends_limited > 250, "{stats:?}");
+}

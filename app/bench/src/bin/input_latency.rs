@@ -17,8 +17,12 @@
 //!
 //! ```text
 //! cargo run --release -p pong-bench --bin input_latency -- [--seconds 30] [--matches 4]
-//!     [--only memory,ws,amqp,zmq] [--amqp-url URL] [--tick-hz 60]
+//!     [--only memory,ws,amqp,zmq] [--amqp-url URL] [--tick-hz 60] [--held-lobbies N]
 //! ```
+//!
+//! `--held-lobbies N` first opens N lobbies, each on a link of its own that pings once a
+//! second to keep its seat (the held-lobby attack of issue 19, without its bounds), and
+//! keeps them for the whole run: the server's cost per event must not grow with them.
 //!
 //! A flip not yet seen when the next one is made is counted as missed. Output: a Markdown
 //! table on stdout (ms, and in ticks), with each client's prediction lead and
@@ -74,6 +78,61 @@ struct Args {
         )
     )]
     tick_hz: u16,
+    /// Lobbies held open during the measurement, each by a link that pings once a second.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    held_lobbies: usize,
+}
+
+/// Opens `n` lobbies (a room each) and keeps each seat alive with a signed ping a second
+/// until `until`. Returns once every lobby is open.
+async fn hold_lobbies(
+    connector: &Arc<dyn pong_ports::Connector>,
+    n: usize,
+    until: Instant,
+) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    use pong_domain::codec::{decode_server, encode_open, encode_signed};
+    use pong_domain::proto::{Join, OpenMsg, ServerMsg, SessionMsg, Signed};
+
+    let mut holders = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut link = connector.connect().await?;
+        let join = Join {
+            name: Name::new("holder").context("name")?,
+            players: Some(2),
+            room: Some(RoomName::new(&format!("held-{i}")).context("room")?),
+        };
+        let mut buf = Vec::new();
+        encode_open(&OpenMsg::Join(join), &mut buf)?;
+        link.send(buf.into())?;
+        let welcome = loop {
+            let frame = link.recv().await?;
+            if let Ok(ServerMsg::Welcome(w)) = decode_server(&frame) {
+                break w;
+            }
+        };
+        holders.push(tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            let mut seq = 0;
+            while Instant::now() < until {
+                tokio::select! {
+                    _ = every.tick() => {
+                        seq += 1;
+                        let mut buf = Vec::new();
+                        let ping = SessionMsg::Ping { id: seq, client_time: 0 };
+                        let signed = Signed { session: welcome.session, seq };
+                        if encode_signed(signed, &ping, &welcome.token, &mut buf).is_err()
+                            || link.send(buf.into()).is_err()
+                        {
+                            return;
+                        }
+                    }
+                    frame = link.recv() => if frame.is_err() { return },
+                }
+            }
+            link.close().await;
+        }));
+    }
+    Ok(holders)
 }
 
 /// A flip made and not yet seen by the other member.
@@ -206,6 +265,10 @@ async fn measure(kind: Kind, args: &Args) -> Result<(Samples, u64, Vec<(Duration
         lives: pong_domain::rules::MAX_LIVES,
         tick_hz: args.tick_hz,
         countdown: 1_000_000,
+        max_matches: args.held_lobbies + 2 * args.matches + 16,
+        // Every client of this run comes from one address.
+        max_links_per_address: u32::MAX,
+        matches_per_minute_per_address: u32::MAX,
         ..ServerConfig::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -217,6 +280,8 @@ async fn measure(kind: Kind, args: &Args) -> Result<(Samples, u64, Vec<(Duration
         },
         |_| {},
     ));
+    let held_until = Instant::now() + Duration::from_secs(args.seconds + 600);
+    let holders = hold_lobbies(&ep.connector, args.held_lobbies, held_until).await?;
     let until = Instant::now() + Duration::from_secs(args.seconds);
     let pairs: Vec<Arc<Mutex<Pair>>> = (0..args.matches).map(|_| Arc::default()).collect();
     let mut tasks = Vec::new();
@@ -231,6 +296,9 @@ async fn measure(kind: Kind, args: &Args) -> Result<(Samples, u64, Vec<(Duration
     }
     for t in tasks {
         t.await??;
+    }
+    for h in holders {
+        h.abort();
     }
     let _ = stop.send(());
     let _ = server.await;
@@ -254,8 +322,8 @@ async fn main() -> Result<()> {
     println!(
         "input to remote at {} Hz: a bot flips its paddle every {PERIOD} ticks; time until the \
          other member's confirmed state shows the move. {} matches of 2 at once, {} s per \
-         transport; load average at start {load:.2}\n",
-        args.tick_hz, args.matches, args.seconds
+         transport, {} lobbies held open meanwhile; load average at start {load:.2}\n",
+        args.tick_hz, args.matches, args.seconds, args.held_lobbies
     );
     println!(
         "| transport | flips seen | missed | p50 ms | p99 ms | max ms | p50 ticks | p99 ticks | lead ms | client rtt ms |"
