@@ -317,6 +317,7 @@ fn a_draining_server_seats_nobody_new_and_lets_the_match_in_play_finish() {
         out.iter().any(|(_, m)| *m == Some(ServerMsg::Rejected(Reject::ShuttingDown))),
         "a join during a drain is refused as shutting down: {out:?}"
     );
+    assert_eq!(core.stats().joins_draining, 1);
     assert_eq!(core.phase_counts().in_play(), 1, "the running match plays on");
     assert_eq!(core.overview().len(), 2);
     // The match in play still takes its members' inputs.

@@ -121,6 +121,7 @@ fn metrics_scraped_twice_during_a_match_parse_with_the_reference_parser_and_move
         ("pong_bytes_sent", "counter"),
         ("pong_frames_refused", "counter"),
         ("pong_bounds_reached", "counter"),
+        ("pong_joins_refused", "counter"),
         ("pong_pauses", "counter"),
         ("pong_forfeits", "counter"),
         ("pong_resyncs", "counter"),

@@ -35,19 +35,19 @@ impl ServerCore {
             return;
         }
         if self.draining {
-            self.send(peer, ServerMsg::Rejected(Reject::ShuttingDown));
+            self.refuse_join(peer, Reject::ShuttingDown);
             return;
         }
         let players = join.players.unwrap_or(self.config.default_players);
         if !(MIN_PLAYERS..=MAX_PLAYERS).contains(&players) {
-            self.send(peer, ServerMsg::Rejected(Reject::BadPlayerCount));
+            self.refuse_join(peer, Reject::BadPlayerCount);
             return;
         }
         let target = match &join.room {
             Some(room) => match self.rooms.get(room).and_then(|id| self.matches.get(id)) {
                 Some(m) if m.phase == Phase::Lobby && !m.is_full() => Some(m.id),
                 Some(_) => {
-                    self.send(peer, ServerMsg::Rejected(Reject::RoomFull));
+                    self.refuse_join(peer, Reject::RoomFull);
                     return;
                 }
                 None => None,
@@ -62,7 +62,7 @@ impl ServerCore {
             Some(id) => id,
             None => {
                 if self.matches.len() >= self.config.max_matches {
-                    self.send(peer, ServerMsg::Rejected(Reject::ServerFull));
+                    self.refuse_join(peer, Reject::ServerFull);
                     return;
                 }
                 if !self.may_open_match(now, peer) {
@@ -89,6 +89,18 @@ impl ServerCore {
         }
         self.record(mid, Record::Joined { player, name: join.name, session, token });
         self.broadcast_lobby(mid);
+    }
+
+    /// A `Join` that gets no seat: told why, and counted.
+    fn refuse_join(&mut self, peer: PeerId, why: Reject) {
+        let count = match why {
+            Reject::RoomFull => &mut self.stats.joins_room_full,
+            Reject::ServerFull => &mut self.stats.joins_server_full,
+            Reject::ShuttingDown => &mut self.stats.joins_draining,
+            _ => &mut self.stats.joins_bad_request,
+        };
+        *count += 1;
+        self.send(peer, ServerMsg::Rejected(why));
     }
 
     fn create_match(&mut self, now: u64, players: u8, room: Option<RoomName>) -> MatchId {

@@ -29,6 +29,14 @@ pub struct ServerStats {
     pub links_idle: u64,
     /// Joins refused because their address opened too many matches in the last minute.
     pub matches_refused: u64,
+    /// Joins refused because the named room was full or playing.
+    pub joins_room_full: u64,
+    /// Joins refused because the server hosted `max_matches`.
+    pub joins_server_full: u64,
+    /// Joins refused because the server was draining.
+    pub joins_draining: u64,
+    /// Joins refused as invalid (a match size out of 2–4).
+    pub joins_bad_request: u64,
     /// Resyncs beyond a seat's resend budget, answered with a keyframe (or nothing, while
     /// keyframes are rate-limited too) instead of the ticks asked for.
     pub resends_limited: u64,

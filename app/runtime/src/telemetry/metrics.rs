@@ -42,6 +42,15 @@ const BOUNDS: [(&str, Stat); 4] = [
     ("resend_budget", |s| s.resends_limited),
 ];
 
+/// Why a `Join` got no seat, beyond the bounds: the `reason` label of
+/// `pong_joins_refused_total`.
+const JOINS_REFUSED: [(&str, Stat); 4] = [
+    ("room_full", |s| s.joins_room_full),
+    ("server_full", |s| s.joins_server_full),
+    ("draining", |s| s.joins_draining),
+    ("bad_request", |s| s.joins_bad_request),
+];
+
 pub(super) struct Metrics {
     registry: Registry,
     /// The series of the families, fetched once so publishing allocates nothing.
@@ -49,6 +58,7 @@ pub(super) struct Metrics {
     links: Gauge,
     refused: [Counter; 8],
     bounds: [Counter; 4],
+    joins_refused: [Counter; 4],
     ticks: Counter,
     pub(super) tick_duration: Histogram,
     frames_received: Counter,
@@ -73,6 +83,7 @@ impl Metrics {
         let links = Family::<OwnedLabel, Gauge>::default();
         let refused = Family::<Label, Counter>::default();
         let bounds = Family::<Label, Counter>::default();
+        let joins_refused = Family::<Label, Counter>::default();
         // Every series exists from the start, at 0, so alerts and graphs never miss one.
         let m = Metrics {
             registry: Registry::default(),
@@ -81,6 +92,8 @@ impl Metrics {
             links: links.get_or_create(&[("transport", info.transport.clone())]).clone(),
             refused: CAUSES.map(|(cause, _)| refused.get_or_create(&[("cause", cause)]).clone()),
             bounds: BOUNDS.map(|(bound, _)| bounds.get_or_create(&[("bound", bound)]).clone()),
+            joins_refused: JOINS_REFUSED
+                .map(|(reason, _)| joins_refused.get_or_create(&[("reason", reason)]).clone()),
             ticks: Counter::default(),
             // 25 µs to about 0.4 s: a healthy tick is well under a millisecond.
             tick_duration: Histogram::new(exponential_buckets(25e-6, 2.0, 15)),
@@ -135,6 +148,11 @@ impl Metrics {
             "pong_bounds_reached",
             "Times a client reached one of the server's bounds, by bound",
             bounds,
+        );
+        registry.register(
+            "pong_joins_refused",
+            "Joins that got no seat for another reason than a bound, by reason",
+            joins_refused,
         );
         registry.register(
             "pong_links_dropped",
@@ -197,6 +215,9 @@ impl Metrics {
             add(counter, *of);
         }
         for ((_, of), counter) in BOUNDS.iter().zip(&self.bounds) {
+            add(counter, *of);
+        }
+        for ((_, of), counter) in JOINS_REFUSED.iter().zip(&self.joins_refused) {
             add(counter, *of);
         }
         self.frames_sent.inc_by(now.frames_sent.saturating_sub(last.frames_sent));
