@@ -252,3 +252,22 @@ fn resyncs_beyond_the_budget_get_no_more_ticks() {
     assert!(resent >= 120, "the budget allows two resends: {resent}");
     assert!(core.stats().resends_limited > 90);
 }
+
+#[test]
+fn a_closed_link_its_transport_never_reports_gone_stops_counting_against_its_address() {
+    let config = ServerConfig { max_links_per_address: 1, ..ServerConfig::default() };
+    let mut core = ServerCore::new(config, [9; 32]);
+    core.handle_peer_opened(0, PeerId(1), ip(1));
+    core.handle_peer_opened(0, PeerId(2), ip(1));
+    assert!(closed(&drain(&mut core), 2));
+    // Link 1 takes no seat and is closed; its transport never says it is gone.
+    let mut now = 0;
+    while now < 80 * SECOND {
+        now += SECOND;
+        core.handle_timeout(now);
+        drain(&mut core);
+    }
+    assert_eq!(core.links_from(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))), 0);
+    core.handle_peer_opened(now, PeerId(3), ip(1));
+    assert!(drain(&mut core).is_empty(), "the address may open a link again");
+}

@@ -258,11 +258,13 @@ impl ServerCore {
     pub(super) fn sweep_links(&mut self, now: u64) {
         let deadline = self.config.join_timeout;
         let mut idle = Vec::new();
-        self.peers.retain(|&peer, info| {
+        let mut never_gone = Vec::new();
+        for (&peer, info) in &mut self.peers {
             if let Some(since) = info.closing_since {
-                return now < since.saturating_add(CLOSING_FOR);
-            }
-            if info.session.is_some() {
+                if now >= since.saturating_add(CLOSING_FOR) {
+                    never_gone.push(peer);
+                }
+            } else if info.session.is_some() {
                 info.seatless_since = None;
             } else {
                 let since = *info.seatless_since.get_or_insert(now);
@@ -270,8 +272,10 @@ impl ServerCore {
                     idle.push(peer);
                 }
             }
-            true
-        });
+        }
+        for peer in never_gone {
+            self.forget_link(peer);
+        }
         for peer in idle {
             self.stats.links_idle += 1;
             self.send(peer, ServerMsg::Closed(CloseReason::Idle));
