@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
@@ -22,20 +24,12 @@ use pong_domain::proto::{
 };
 use pong_domain::route::Origin;
 use pong_domain::server::{ServerConfig, ServerCore, ServerEvent, ServerStats};
-use pong_domain::testing::{join_frame, player, room_join_frame, short_matches};
+use pong_domain::testing::{join_frame, room_join_frame, short_matches};
 use pong_ports::{ClientTransport, Connector, Frame, MatchId as Group, TransportError};
-use pong_runtime::bot::BotController;
-use pong_runtime::client::{ReconnectPolicy, play};
 use pong_runtime::local::LocalServer;
 
 /// Where the attacker's links come from; the players come from elsewhere.
 const ATTACKER: Origin = Origin::Ip(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 66)));
-
-fn logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
-}
 
 struct Server {
     local: LocalServer,
@@ -44,7 +38,7 @@ struct Server {
 }
 
 fn start(config: ServerConfig, seed: u8) -> Server {
-    logs();
+    common::logs();
     let results = Arc::new(Mutex::new(BTreeMap::new()));
     let forfeits = Arc::new(Mutex::new(Vec::new()));
     let (r, f) = (Arc::clone(&results), Arc::clone(&forfeits));
@@ -71,29 +65,6 @@ impl Server {
     async fn stop(self) -> ServerStats {
         self.local.stop().await.unwrap().stats().clone()
     }
-}
-
-/// A real player (the runtime's bot) on `connector`; returns its core at the end.
-fn spawn_player(
-    name: &str,
-    players: u8,
-    connector: Arc<dyn Connector>,
-    seed: u64,
-) -> tokio::task::JoinHandle<ClientCore> {
-    let name = name.to_owned();
-    tokio::spawn(async move {
-        let mut bot = BotController::new(0.8, seed);
-        let (_, core) = play(
-            ClientCore::new(player(&name, players)),
-            connector,
-            &mut bot,
-            ReconnectPolicy::default(),
-            std::future::pending(),
-        )
-        .await
-        .unwrap();
-        core
-    })
 }
 
 /// The match each player saw end is the one the server recorded, hash for hash, and none
@@ -180,8 +151,8 @@ async fn opening_rooms_from_one_address_fills_nothing() {
     assert_eq!(too_many_links, 68, "no more than 32 links from one address");
     // Meanwhile, players from elsewhere get a match and play it.
     let pair = [
-        spawn_player("Ada", 2, server.local.connector(), 1),
-        spawn_player("Bob", 2, server.local.connector(), 2),
+        common::spawn_player("Ada", 2, server.local.connector(), 1),
+        common::spawn_player("Bob", 2, server.local.connector(), 2),
     ];
     let mut players = Vec::new();
     for p in pair {
@@ -204,8 +175,8 @@ async fn idle_links_are_closed_and_their_slots_come_back() {
         idle.push(Raw::open(&attacker).await);
     }
     let pair = [
-        spawn_player("Ada", 2, server.local.connector(), 3),
-        spawn_player("Bob", 2, server.local.connector(), 4),
+        common::spawn_player("Ada", 2, server.local.connector(), 3),
+        common::spawn_player("Bob", 2, server.local.connector(), 4),
     ];
     // Every idle link is closed: 8 at once for the cap, the others at the deadline.
     let mut reasons = BTreeMap::new();
@@ -295,8 +266,8 @@ async fn replaying_a_players_frames_takes_no_seat() {
     let server = start(short_matches(2), 3);
     let tap = Tap { inner: server.local.connector(), frames: Arc::default() };
     let captured = Arc::clone(&tap.frames);
-    let victim = spawn_player("Ada", 2, Arc::new(tap), 5);
-    let other = spawn_player("Bob", 2, server.local.connector(), 6);
+    let victim = common::spawn_player("Ada", 2, Arc::new(tap), 5);
+    let other = common::spawn_player("Bob", 2, server.local.connector(), 6);
     let attacker = server.attacker();
     let mut seen = Vec::new();
     // Every two seconds of the match, replay everything captured so far.
@@ -338,8 +309,8 @@ async fn a_member_back_but_never_ready_cannot_freeze_the_match() {
     let w = welcome_in(&msgs).unwrap();
     link.send(&signed(&w, 1, &SessionMsg::Ready));
     let players = [
-        spawn_player("Ada", 3, server.local.connector(), 7),
-        spawn_player("Bob", 3, server.local.connector(), 8),
+        common::spawn_player("Ada", 3, server.local.connector(), 7),
+        common::spawn_player("Bob", 3, server.local.connector(), 8),
     ];
     // Play a little (inputs are optional: the server plays a missing input as idle).
     let mut seq = 1;
@@ -392,7 +363,7 @@ async fn resync_floods_are_held_to_a_budget() {
     link.send(&join_frame("Mal", Some(2)));
     let w = welcome_in(&link.drain(Duration::from_millis(100)).await.0).unwrap();
     link.send(&signed(&w, 1, &SessionMsg::Ready));
-    let bob = spawn_player("Bob", 2, server.local.connector(), 9);
+    let bob = common::spawn_player("Bob", 2, server.local.connector(), 9);
     // Into the match: the countdown, and a second of ticks.
     let mut newest = 0;
     let mut seq = 1;

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,14 +16,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
-use pong_domain::client::{ClientCore, ClientPhase};
+use pong_domain::client::ClientPhase;
 use pong_domain::journal::Record;
 use pong_domain::proto::{MatchId, MatchOver};
-use pong_domain::server::{ServerCore, ServerEvent};
-use pong_domain::testing::{player, short_matches};
+use pong_domain::server::{ServerConfig, ServerCore, ServerEvent};
+use pong_domain::testing::short_matches;
 use pong_ports::{ClientTransport, Connector, TransportError};
-use pong_runtime::bot::BotController;
-use pong_runtime::client::{ReconnectPolicy, play};
 use pong_tests::broker::BrokerLock;
 use pong_transport_amqp::{AmqpConnector, AmqpOptions, AmqpServer};
 
@@ -45,29 +45,9 @@ impl Connector for Named {
     }
 }
 
-fn spawn_player(
-    name: &str,
-    connector: Arc<dyn Connector>,
-    seed: u64,
-) -> tokio::task::JoinHandle<ClientCore> {
-    let name = name.to_owned();
-    tokio::spawn(async move {
-        let mut bot = BotController::new(0.8, seed);
-        let (_, core) = play(
-            ClientCore::new(player(&name, 2)),
-            connector,
-            &mut bot,
-            ReconnectPolicy::default(),
-            std::future::pending(),
-        )
-        .await
-        .unwrap();
-        core
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stranger_using_a_players_queue_name_disturbs_nothing() {
+    common::logs();
     let Some(url) = pong_tests::broker::broker("abuse_amqp") else { return };
     let _lock = BrokerLock::shared("abuse_amqp");
     let options = AmqpOptions::named(pong_tests::unique("test-abuse"));
@@ -77,7 +57,7 @@ async fn a_stranger_using_a_players_queue_name_disturbs_nothing() {
     let sink = Arc::clone(&results);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(pong_runtime::server::serve(
-        ServerCore::new(short_matches(2), [19; 32]),
+        ServerCore::new(ServerConfig { tick_hz: 120, ..short_matches(2) }, [19; 32]),
         Box::new(transport),
         async move {
             let _ = stopped.await;
@@ -94,8 +74,8 @@ async fn a_stranger_using_a_players_queue_name_disturbs_nothing() {
         queues: Arc::clone(&queues),
     };
     let players = [
-        spawn_player("Ada", Arc::new(victim), 1),
-        spawn_player("Bob", Arc::new(AmqpConnector::new(&url, options).unwrap()), 2),
+        common::spawn_player("Ada", 2, Arc::new(victim), 1),
+        common::spawn_player("Bob", 2, Arc::new(AmqpConnector::new(&url, options).unwrap()), 2),
     ];
     let queue = loop {
         if let Some(q) = queues.lock().unwrap().first() {
@@ -127,9 +107,13 @@ async fn a_stranger_using_a_players_queue_name_disturbs_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(
+        !players.iter().any(tokio::task::JoinHandle::is_finished),
+        "the match was over before the stranger was done: this run proves nothing"
+    );
     let mut cores = Vec::new();
     for p in players {
-        cores.push(tokio::time::timeout(Duration::from_secs(120), p).await.unwrap().unwrap());
+        cores.push(tokio::time::timeout(Duration::from_secs(180), p).await.unwrap().unwrap());
     }
     let _ = raw.close(200, "done".into()).await;
     let _ = stop.send(());
