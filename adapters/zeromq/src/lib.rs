@@ -62,6 +62,27 @@ mod guard;
 mod relay;
 mod server;
 
+/// The guard's parser for the fuzz targets in `fuzz/` (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::guard::{Guard, Limits};
+
+    /// Feeds the guard `chunks` in order, as a connection delivers them, with the server's
+    /// default limits: `Ok` with whether the handshake passed, or the violation that would
+    /// cut the connection.
+    ///
+    /// # Errors
+    /// The violation, as text.
+    pub fn guard_verdict(chunks: &[&[u8]]) -> Result<bool, String> {
+        let mut guard = Guard::new(Limits::for_frames(pong_domain::codec::MAX_FRAME_LEN));
+        for chunk in chunks {
+            guard.feed(chunk).map_err(|v| format!("{v:?}"))?;
+        }
+        Ok(guard.handshake_done())
+    }
+}
+
 use std::time::Duration;
 
 use bytes::Bytes;

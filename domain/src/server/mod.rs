@@ -189,6 +189,11 @@ impl ServerCore {
         self.matches.get(&id).map(|m| &m.state)
     }
 
+    /// The rules of a match, if it exists.
+    pub fn match_rules(&self, id: MatchId) -> Option<&crate::rules::Rules> {
+        self.matches.get(&id).map(|m| &m.rules)
+    }
+
     /// The ids of the hosted matches.
     pub fn match_ids(&self) -> impl Iterator<Item = MatchId> + '_ {
         self.matches.keys().copied()
