@@ -242,11 +242,12 @@ fn a_hostile_client_running_four_attacks_at_once_disturbs_no_match() {
     let (froze, replayed, rooms, idle) = rt.block_on(async {
         // The attacks that need links of their own start first; the ones that fill the
         // address's links start a moment later, and all run at once.
-        let freeze = tokio::spawn(freeze_owned(addr.clone()));
-        let replay = tokio::spawn(replay_owned(addr.clone()));
+        let (a1, a2, a3, a4) = (addr.clone(), addr.clone(), addr.clone(), addr.clone());
+        let freeze = tokio::spawn(async move { freeze(&a1).await });
+        let replay = tokio::spawn(async move { replay(&a2).await });
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let rooms = tokio::spawn(rooms_owned(addr.clone()));
-        let idle = tokio::spawn(idle_owned(addr.clone()));
+        let rooms = tokio::spawn(async move { open_rooms(&a3).await });
+        let idle = tokio::spawn(async move { idle_links(&a4).await });
         (freeze.await.unwrap(), replay.await.unwrap(), rooms.await.unwrap(), idle.await.unwrap())
     });
     // A bot exits as soon as its match is over.
@@ -274,20 +275,4 @@ fn a_hostile_client_running_four_attacks_at_once_disturbs_no_match() {
          {:.1?} in all",
         started.elapsed()
     );
-}
-
-async fn freeze_owned(addr: String) -> bool {
-    freeze(&addr).await
-}
-
-async fn replay_owned(addr: String) -> (bool, bool) {
-    replay(&addr).await
-}
-
-async fn rooms_owned(addr: String) -> (usize, usize) {
-    open_rooms(&addr).await
-}
-
-async fn idle_owned(addr: String) -> usize {
-    idle_links(&addr).await
 }

@@ -37,26 +37,28 @@ impl ServerCore {
             return;
         }
         self.stats.resyncs += 1;
+        let kept = oldest.is_some_and(|oldest| from >= oldest) && newest - from < RESEND_MAX;
         let wanted = u64::from(newest - from) + 1;
-        let within_budget = |core: &mut Self| {
-            let seat = core.seat_mut(mid, player);
-            let ok = seat.is_some_and(|s| s.resend.take(now, wanted, RESEND_BUDGET));
-            if !ok {
-                core.stats.resends_limited += 1;
-            }
-            ok
-        };
-        match oldest {
-            Some(oldest) if from >= oldest && newest - from < RESEND_MAX && within_budget(self) => {
-                let Some(m) = self.matches.get(&mid) else { return };
-                let ticks: Vec<TickMsg> =
-                    m.recent.iter().filter(|t| t.tick >= from).copied().collect();
-                for t in ticks {
-                    self.send(peer, ServerMsg::Tick(t));
-                }
-            }
-            _ => self.send_keyframe(now, mid, player, peer),
+        if !(kept && self.take_resend_budget(now, mid, player, wanted)) {
+            self.send_keyframe(now, mid, player, peer);
+            return;
         }
+        let Some(m) = self.matches.get(&mid) else { return };
+        let ticks: Vec<TickMsg> = m.recent.iter().filter(|t| t.tick >= from).copied().collect();
+        for t in ticks {
+            self.send(peer, ServerMsg::Tick(t));
+        }
+    }
+
+    /// Takes `ticks` from the member's resend budget; false (counted) if it has not that
+    /// many left.
+    fn take_resend_budget(&mut self, now: u64, mid: MatchId, player: PlayerId, ticks: u64) -> bool {
+        let ok =
+            self.seat_mut(mid, player).is_some_and(|s| s.resend.take(now, ticks, RESEND_BUDGET));
+        if !ok {
+            self.stats.resends_limited += 1;
+        }
+        ok
     }
 
     fn send_keyframe(&mut self, now: u64, mid: MatchId, player: PlayerId, peer: PeerId) {
