@@ -205,3 +205,11 @@ fn every_example_frame_in_the_protocol_doc_is_what_the_codec_makes() {
         missing.iter().map(|r| r.as_str()).collect::<Vec<_>>().join("\n")
     );
 }
+
+#[test]
+fn the_state_hash_example_in_the_protocol_doc_is_what_the_simulation_computes() {
+    let doc = include_str!("../../docs/protocol.md");
+    let state = MatchState::new(&Rules::new(config()));
+    let row = format!("| Keyframe of a new 2-player match | `{:016x}` |", state.hash());
+    assert!(doc.contains(&row), "docs/protocol.md (The state hash) lacks or differs from:\n{row}");
+}

@@ -88,8 +88,14 @@ pub struct Proc {
 impl Proc {
     /// Starts `pong ARGS…`, logging at `info`.
     pub fn spawn<S: AsRef<str>>(name: &str, args: &[S]) -> Proc {
+        Proc::spawn_program(name, PONG, args)
+    }
+
+    /// Starts `PROGRAM ARGS…` (another language's client, say) under the same watch as a
+    /// `pong` process: stderr is its log, stdout its report.
+    pub fn spawn_program<S: AsRef<str>>(name: &str, program: &str, args: &[S]) -> Proc {
         let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-        let mut child = Command::new(PONG)
+        let mut child = Command::new(program)
             .args(&args)
             // lapin logs every returned message at WARN; they are normal here.
             .env(
@@ -101,7 +107,7 @@ impl Proc {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {PONG}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
         let log = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().unwrap();
         let sink = log.clone();
@@ -117,7 +123,8 @@ impl Proc {
             let _ = stdout.read_to_string(&mut text);
             text
         });
-        eprintln!("[{name}] pid {}: pong {}", child.id(), args.join(" "));
+        let shown = if program == PONG { "pong" } else { program };
+        eprintln!("[{name}] pid {}: {shown} {}", child.id(), args.join(" "));
         Proc { name: name.to_owned(), child, log, stdout: Some(stdout), status: None }
     }
 
