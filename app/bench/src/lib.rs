@@ -14,6 +14,8 @@
 //!   layer (transport, driver, core), over the memory transport.
 //! - `step_cost`: a fixed number of 4-player simulation steps, to be counted under
 //!   callgrind.
+//! - `soak`: a real `pong server` process under long churn, then agreement, journal and
+//!   stability checks.
 //!
 //! # Modules
 //! - [`stats`]: exact samples and a lock-free histogram, percentiles.
@@ -25,12 +27,14 @@
 //! - [`fixture`]: a sans-IO server with many running matches, for the server benchmark and
 //!   the allocation test.
 //! - [`procstat`]: CPU time and memory from `/proc`.
+//! - [`soak`]: the soak's server process, players and checks.
 
 pub mod fixture;
 pub mod load;
 pub mod procstat;
 pub mod raw;
 pub mod session;
+pub mod soak;
 pub mod stats;
 pub mod timed;
 pub mod transports;

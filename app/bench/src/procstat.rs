@@ -37,12 +37,31 @@ pub fn process_cpu() -> Result<Duration> {
     cpu_of_stat(&std::fs::read_to_string("/proc/self/stat")?)
 }
 
+/// CPU time (user + system) of another process (`pid`), every thread included.
+///
+/// # Errors
+/// No such process, or `/proc` is not there (not Linux).
+pub fn process_cpu_of(pid: u32) -> Result<Duration> {
+    cpu_of_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)
+}
+
 /// Resident memory of the process, in bytes.
 ///
 /// # Errors
 /// `/proc` is not there (not Linux).
 pub fn rss_bytes() -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
+    rss_of_status(&std::fs::read_to_string("/proc/self/status")?)
+}
+
+/// Resident memory of another process (`pid`), in bytes.
+///
+/// # Errors
+/// No such process, or `/proc` is not there (not Linux).
+pub fn rss_bytes_of(pid: u32) -> Result<u64> {
+    rss_of_status(&std::fs::read_to_string(format!("/proc/{pid}/status"))?)
+}
+
+fn rss_of_status(status: &str) -> Result<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
     let kb: u64 = line.split_whitespace().nth(1).context("no VmRSS value")?.parse()?;
     Ok(kb * 1024)
@@ -72,5 +91,8 @@ mod tests {
         assert!(process_cpu().is_ok());
         assert!(thread_cpu().is_ok());
         assert!(rss_bytes().unwrap() > 0);
+        let me = std::process::id();
+        assert!(rss_bytes_of(me).unwrap() > 0);
+        assert!(process_cpu_of(me).is_ok());
     }
 }

@@ -128,6 +128,54 @@ pub async fn open(kind: Kind, amqp_url: &str) -> Result<Endpoints> {
     }
 }
 
+/// A connector dialling a server that runs elsewhere (another process, another host):
+/// `ws://HOST:PORT`, `tcp://HOST:PORT` for ZeroMQ, the server's name for RabbitMQ.
+///
+/// # Errors
+/// The memory transport (it cannot cross a process), a transport not compiled in, or an
+/// address the adapter refuses.
+pub fn dial(kind: Kind, server: &str, amqp_url: &str) -> Result<Arc<dyn Connector>> {
+    match kind {
+        Kind::Memory => bail!("the memory transport cannot reach another process"),
+        Kind::Ws => ws_connector(server),
+        Kind::Amqp => amqp_connector(server, amqp_url),
+        Kind::Zmq => zmq_connector(server),
+    }
+}
+
+#[cfg(feature = "websocket")]
+fn ws_connector(server: &str) -> Result<Arc<dyn Connector>> {
+    use pong_transport_ws::{WsConnector, WsOptions};
+    Ok(Arc::new(WsConnector::new(server, WsOptions::default())?))
+}
+
+#[cfg(not(feature = "websocket"))]
+fn ws_connector(_: &str) -> Result<Arc<dyn Connector>> {
+    Err(missing(Kind::Ws))
+}
+
+#[cfg(feature = "rabbitmq")]
+fn amqp_connector(server: &str, url: &str) -> Result<Arc<dyn Connector>> {
+    use pong_transport_amqp::{AmqpConnector, AmqpOptions};
+    Ok(Arc::new(AmqpConnector::new(url, AmqpOptions::named(server))?))
+}
+
+#[cfg(not(feature = "rabbitmq"))]
+fn amqp_connector(_: &str, _: &str) -> Result<Arc<dyn Connector>> {
+    Err(missing(Kind::Amqp))
+}
+
+#[cfg(feature = "zeromq")]
+fn zmq_connector(server: &str) -> Result<Arc<dyn Connector>> {
+    use pong_transport_zmq::{ZmqConnector, ZmqOptions};
+    Ok(Arc::new(ZmqConnector::new(server, ZmqOptions::default())?))
+}
+
+#[cfg(not(feature = "zeromq"))]
+fn zmq_connector(_: &str) -> Result<Arc<dyn Connector>> {
+    Err(missing(Kind::Zmq))
+}
+
 // Unused when every transport is compiled in.
 #[allow(dead_code)]
 fn missing(kind: Kind) -> anyhow::Error {
@@ -136,10 +184,10 @@ fn missing(kind: Kind) -> anyhow::Error {
 
 #[cfg(feature = "websocket")]
 async fn ws() -> Result<Endpoints> {
-    use pong_transport_ws::{WsConnector, WsOptions, WsServer};
+    use pong_transport_ws::{WsOptions, WsServer};
     let server = WsServer::bind("127.0.0.1:0", WsOptions::default())?;
-    let connector = WsConnector::new(&server.local_addr(), WsOptions::default())?;
-    Ok(Endpoints { server: Box::new(server), connector: Arc::new(connector) })
+    let connector = ws_connector(&server.local_addr())?;
+    Ok(Endpoints { server: Box::new(server), connector })
 }
 
 #[cfg(not(feature = "websocket"))]
@@ -149,11 +197,11 @@ async fn ws() -> Result<Endpoints> {
 
 #[cfg(feature = "rabbitmq")]
 async fn amqp(url: &str) -> Result<Endpoints> {
-    use pong_transport_amqp::{AmqpConnector, AmqpOptions, AmqpServer};
-    let options = AmqpOptions::named(unique_name("bench"));
-    let server = AmqpServer::connect(url, options.clone()).await?;
-    let connector = AmqpConnector::new(url, options)?;
-    Ok(Endpoints { server: Box::new(server), connector: Arc::new(connector) })
+    use pong_transport_amqp::{AmqpOptions, AmqpServer};
+    let name = unique_name("bench");
+    let server = AmqpServer::connect(url, AmqpOptions::named(name.clone())).await?;
+    let connector = amqp_connector(&name, url)?;
+    Ok(Endpoints { server: Box::new(server), connector })
 }
 
 #[cfg(not(feature = "rabbitmq"))]
@@ -163,12 +211,12 @@ async fn amqp(_: &str) -> Result<Endpoints> {
 
 #[cfg(feature = "zeromq")]
 async fn zmq() -> Result<Endpoints> {
-    use pong_transport_zmq::{ZmqConnector, ZmqOptions, ZmqServer};
+    use pong_transport_zmq::{ZmqOptions, ZmqServer};
     // Every client of a run comes from this host.
     let options = ZmqOptions { max_connections_per_address: usize::MAX, ..ZmqOptions::default() };
     let server = ZmqServer::bind("tcp://127.0.0.1:0", options).await?;
-    let connector = ZmqConnector::new(&server.local_addr(), ZmqOptions::default())?;
-    Ok(Endpoints { server: Box::new(server), connector: Arc::new(connector) })
+    let connector = zmq_connector(&server.local_addr())?;
+    Ok(Endpoints { server: Box::new(server), connector })
 }
 
 #[cfg(not(feature = "zeromq"))]
