@@ -6,6 +6,7 @@
 //! after a delay that also shrinks with skill. Skilled bots still miss fast, steep balls, so
 //! matches end. Integer-only and seeded, so a bot replays the same way every time.
 
+use crate::client::ClientCore;
 use crate::rules::{PlayerId, Rules, Side};
 use crate::sim::{Ball, Intent, MatchState};
 
@@ -121,6 +122,44 @@ impl Bot {
         } else {
             Intent::Stop
         }
+    }
+}
+
+/// A bot at the controls of a [`ClientCore`]: it learns its seat from the server and decides
+/// once per predicted tick on the predicted state, as a person reacts to what they see. Every
+/// frontend's bot mode (`pong bot`, the browser's `?bot=`) steers with this.
+#[derive(Clone, Debug)]
+pub struct Pilot {
+    skill: u16,
+    seed: u64,
+    bot: Option<Bot>,
+    last_tick: Option<u32>,
+}
+
+impl Pilot {
+    /// A pilot of `skill` from 0.0 to 1.0 (clamped; not a number counts as 0) whose mistakes
+    /// vary with `seed`.
+    #[must_use]
+    pub fn new(skill: f64, seed: u64) -> Pilot {
+        let skill = if skill.is_nan() { 0.0 } else { skill.clamp(0.0, 1.0) };
+        // In [0, 1000] after the clamp, so the cast is exact.
+        let skill = (skill * f64::from(MAX_SKILL)).round() as u16;
+        Pilot { skill, seed, bot: None, last_tick: None }
+    }
+
+    /// The intent to play from now on, or `None` when nothing new was predicted since the
+    /// last call (or the player has no seat or match yet).
+    pub fn steer(&mut self, core: &ClientCore) -> Option<Intent> {
+        let player = core.player()?;
+        let rules = core.rules()?;
+        let state = core.predicted()?;
+        if self.last_tick == Some(state.tick) {
+            return None;
+        }
+        self.last_tick = Some(state.tick);
+        let bot = self.bot.get_or_insert_with(|| Bot::new(player, self.skill, self.seed));
+        bot.set_player(player);
+        Some(bot.decide(rules, state))
     }
 }
 

@@ -17,6 +17,8 @@
 //! - [`codec`]: frames: version byte, compact encoding, signatures and typed decode errors.
 //! - [`journal`]: what an event store keeps of a match; verifying a finished match and
 //!   rebuilding a running one from it.
+//! - [`report`]: what a player saw of its finished match, in the shape every frontend prints
+//!   (`pong bot --json`, the browser's `pongResult`), so scripts compare hosts key by key.
 //! - [`playback`]: a journaled match played back to a viewer, the server's side of the
 //!   protocol as a sans-IO state machine ([`playback::PlaybackCore`]).
 //! - `standings`: who went out when, and the result; shared by the server and the journal's
@@ -31,6 +33,7 @@ pub mod hash;
 pub mod journal;
 pub mod playback;
 pub mod proto;
+pub mod report;
 pub mod route;
 pub mod rules;
 pub mod server;

@@ -25,8 +25,7 @@ use bevy::prelude::*;
 use pong_domain::client::{
     ClientConfig, ClientCore, ClientEvent, ClientPhase, TransportRequest, View,
 };
-use pong_domain::proto::{Lobby, MatchOver};
-use pong_domain::rules::{MAX_PLAYERS, PlayerId, Rules};
+use pong_domain::rules::{PlayerId, Rules};
 use pong_domain::sim::Intent;
 use pong_ports::Connector;
 use tracing::debug;
@@ -208,49 +207,10 @@ pub struct LinkStatus {
     pub gave_up: Option<String>,
 }
 
-/// Who sits where: the names the lobby and the result gave, by seat.
-#[derive(Resource, Clone, Debug, Default, PartialEq, Eq)]
-pub struct Roster {
-    /// Seats in the match (0 before the first lobby).
-    pub seats: u8,
-    /// The name on each seat, if known.
-    pub names: [Option<String>; MAX_PLAYERS as usize],
-    /// The last lobby seen.
-    pub lobby: Option<Lobby>,
-    /// The result, once the match is over.
-    pub result: Option<MatchOver>,
-}
-
-impl Roster {
-    /// The name on `player`'s seat, or its seat label ("P3").
-    pub fn name(&self, player: PlayerId) -> String {
-        self.names[player.index()].clone().unwrap_or_else(|| player.to_string())
-    }
-
-    fn update(&mut self, event: &ClientEvent) {
-        match event {
-            ClientEvent::Welcomed { config, resumed: false, .. } => {
-                *self = Roster { seats: config.players, ..Roster::default() };
-            }
-            ClientEvent::Welcomed { config, .. } => self.seats = config.players,
-            ClientEvent::LobbyChanged(l) => {
-                self.seats = l.seats;
-                self.names = Default::default();
-                for m in &l.members {
-                    self.names[m.player.index()] = Some(m.name.as_str().to_owned());
-                }
-                self.lobby = Some(l.clone());
-            }
-            ClientEvent::MatchOver { result, .. } => {
-                for s in &result.standings {
-                    self.names[s.player.index()] = Some(s.name.as_str().to_owned());
-                }
-                self.result = Some(result.clone());
-            }
-            _ => {}
-        }
-    }
-}
+/// Who sits where ([`pong_presentation::Roster`], shared with the browser frontend), as a
+/// resource.
+#[derive(Resource, Clone, Debug, Default, PartialEq, Eq, Deref, DerefMut)]
+pub struct Roster(pub pong_presentation::Roster);
 
 /// The plugin's configuration until its start-up system opens the bridge.
 #[derive(Resource)]

@@ -1,41 +1,26 @@
 //! The computer player as a [`Controller`]: it learns its seat from the server and decides
 //! once per predicted tick on the predicted state, as a person would react to what they see.
 
-use pong_domain::bot::{Bot, MAX_SKILL};
+use pong_domain::bot::Pilot;
 use pong_domain::client::ClientCore;
 use pong_domain::sim::Intent;
 
 use crate::client::Controller;
 
-/// A bot steering one client.
+/// A bot steering one client: the domain's [`Pilot`] as a [`Controller`].
 #[derive(Debug)]
-pub struct BotController {
-    skill: u16,
-    seed: u64,
-    bot: Option<Bot>,
-    last_tick: Option<u32>,
-}
+pub struct BotController(Pilot);
 
 impl BotController {
     /// A bot of `skill` (0.0 to 1.0) whose mistakes vary with `seed`.
     pub fn new(skill: f64, seed: u64) -> Self {
-        let skill = (skill.clamp(0.0, 1.0) * f64::from(MAX_SKILL)).round() as u16;
-        BotController { skill, seed, bot: None, last_tick: None }
+        BotController(Pilot::new(skill, seed))
     }
 }
 
 impl Controller for BotController {
     fn steer(&mut self, core: &ClientCore) -> Option<Intent> {
-        let player = core.player()?;
-        let rules = core.rules()?;
-        let state = core.predicted()?;
-        if self.last_tick == Some(state.tick) {
-            return None;
-        }
-        self.last_tick = Some(state.tick);
-        let bot = self.bot.get_or_insert_with(|| Bot::new(player, self.skill, self.seed));
-        bot.set_player(player);
-        Some(bot.decide(rules, state))
+        self.0.steer(core)
     }
 }
 

@@ -8,7 +8,8 @@
 //! - [`client`]: runs a [`pong_domain::client::ClientCore`] over a `Connector`, reconnecting
 //!   when the link drops, steered by a [`client::Controller`].
 //! - [`bot`]: the computer player as a controller.
-//! - [`report`]: the summary a bot gives of its match (printed as JSON by `pong bot --json`).
+//! - [`report`]: the summary a bot gives of its match (printed as JSON by `pong bot --json`);
+//!   it lives in the domain, so the browser frontend reports in the same shape.
 //! - [`local`]: a server and bots in one process over the memory transport.
 //! - [`telemetry`]: what a running server tells its operators: Prometheus metrics, health
 //!   and status, answered over HTTP.
@@ -20,6 +21,6 @@ pub mod client;
 pub mod clock;
 pub mod local;
 pub mod recorder;
-pub mod report;
+pub use pong_domain::report;
 pub mod server;
 pub mod telemetry;

@@ -3,8 +3,8 @@
 //! link to the server is being restored.
 
 use bevy::prelude::*;
-use pong_domain::client::ClientPhase;
-use pong_domain::rules::{PlayerId, Side};
+use pong_domain::rules::PlayerId;
+use pong_presentation::words;
 
 use super::{GameSystems, InMatch, palette, text};
 use crate::net::{LinkStatus, PongClient, Roster};
@@ -46,11 +46,6 @@ pub struct PingText;
 /// The "reconnecting" banner.
 #[derive(Component, Clone, Copy, Debug, Default)]
 pub struct ReconnectBanner;
-
-/// The keys that move `side`'s paddle, as shown to the player.
-pub fn keys_for(side: Side) -> &'static str {
-    if side.is_vertical() { "W/S or Up/Down" } else { "A/D or Left/Right" }
-}
 
 fn spawn_hud(mut commands: Commands, client: Res<PongClient>, roster: Res<Roster>) {
     let Some(rules) = client.rules() else { return };
@@ -111,7 +106,7 @@ fn spawn_hud(mut commands: Commands, client: Res<PongClient>, roster: Res<Roster
                     children![
                         (PingText, text("ping -", palette::SMALL, palette::MUTED)),
                         text(
-                            me.map_or("", |p| keys_for(p.side())).to_owned() + ": move",
+                            me.map_or("", |p| words::keys_for(p.side())).to_owned() + ": move",
                             palette::SMALL,
                             palette::MUTED
                         ),
@@ -128,13 +123,9 @@ fn spawn_hud(mut commands: Commands, client: Res<PongClient>, roster: Res<Roster
                         ..default()
                     },
                     children![
-                        text("DISTRIBUTED PONG", palette::BODY, palette::TEXT),
+                        text(words::TITLE, palette::BODY, palette::TEXT),
                         text(
-                            format!(
-                                "match {} - {} lives each",
-                                client.core().match_id().map_or(0, |m| m.0),
-                                lives
-                            ),
+                            words::match_line(client.core(), lives),
                             palette::SMALL,
                             palette::MUTED
                         ),
@@ -162,7 +153,7 @@ fn spawn_hud(mut commands: Commands, client: Res<PongClient>, roster: Res<Roster
                 ..default()
             },
             BackgroundColor(palette::ERROR.with_alpha(0.85)),
-            children![text("Lost the server - reconnecting...", palette::BODY, palette::TEXT)],
+            children![text(words::RECONNECTING, palette::BODY, palette::TEXT)],
         )],
     ));
 }
@@ -256,24 +247,12 @@ fn update_cards(
             t.0 = want;
         }
     }
-    let lives = client.core().confirmed().map(|s| s.lives);
-    let lost: Vec<PlayerId> = match client.core().phase() {
-        ClientPhase::Paused(p) => p.lost.iter().map(|l| l.player).collect(),
-        _ => Vec::new(),
-    };
     for (status, mut t, mut colour) in &mut statuses {
-        let p = status.0;
-        let (want, c) = if lost.contains(&p) {
-            ("lost connection", palette::ERROR)
-        } else if lives.is_some_and(|l| l[p.index()] == 0) {
-            ("out", palette::MUTED)
-        } else {
-            ("", palette::MUTED)
-        };
+        let (want, c) = words::card_status(client.core(), status.0);
         if t.0 != want {
             t.0 = want.to_owned();
         }
-        colour.set_if_neq(TextColor(c));
+        colour.set_if_neq(TextColor(palette::color(c)));
     }
 }
 
@@ -295,8 +274,7 @@ fn update_info(
 ) {
     let rtt = client.core().rtt();
     for mut t in &mut ping {
-        let want =
-            if rtt == 0 { "ping -".to_owned() } else { format!("ping {} ms", rtt.div_ceil(1000)) };
+        let want = words::ping(rtt);
         if t.0 != want {
             t.0 = want;
         }

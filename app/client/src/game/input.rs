@@ -8,6 +8,7 @@
 use bevy::prelude::*;
 use pong_domain::rules::Side;
 use pong_domain::sim::Intent;
+use pong_presentation::controls::{self, Key};
 use tracing::info;
 
 use super::GameSystems;
@@ -17,18 +18,21 @@ pub(super) fn plugin(app: &mut App) {
     app.add_systems(PreUpdate, (steer, actions).chain().in_set(GameSystems::Input));
 }
 
-/// The intent the held keys give a paddle on `side` (opposite keys cancel out).
+/// The intent the held keys give a paddle on `side` (the shared controls of every frontend,
+/// [`pong_presentation::controls`]).
 pub fn intent_for(keys: &ButtonInput<KeyCode>, side: Side) -> Intent {
-    let (minus, plus) = if side.is_vertical() {
-        ([KeyCode::KeyW, KeyCode::ArrowUp], [KeyCode::KeyS, KeyCode::ArrowDown])
-    } else {
-        ([KeyCode::KeyA, KeyCode::ArrowLeft], [KeyCode::KeyD, KeyCode::ArrowRight])
-    };
-    match (keys.any_pressed(minus), keys.any_pressed(plus)) {
-        (true, false) => Intent::Minus,
-        (false, true) => Intent::Plus,
-        _ => Intent::Stop,
-    }
+    controls::intent(side, |key| {
+        keys.pressed(match key {
+            Key::W => KeyCode::KeyW,
+            Key::S => KeyCode::KeyS,
+            Key::A => KeyCode::KeyA,
+            Key::D => KeyCode::KeyD,
+            Key::Up => KeyCode::ArrowUp,
+            Key::Down => KeyCode::ArrowDown,
+            Key::Left => KeyCode::ArrowLeft,
+            Key::Right => KeyCode::ArrowRight,
+        })
+    })
 }
 
 /// Sets the intent when what the keys say changes (so another controller, such as a test,

@@ -1,53 +1,53 @@
-//! Colours and type sizes: one place for the look of every screen.
+//! Colours and type sizes, as Bevy colours: the shared palette of every frontend
+//! ([`pong_presentation::palette`]), so the window and the browser look like one game.
 
 use bevy::prelude::*;
 use pong_domain::rules::PlayerId;
+use pong_presentation::Rgba;
+use pong_presentation::palette as shared;
+
+pub use shared::{BODY, HEADING, SMALL, TITLE};
+
+const fn bevy(c: Rgba) -> Color {
+    Color::srgba(c.r, c.g, c.b, c.a)
+}
 
 /// Window background.
-pub const BACKGROUND: Color = Color::srgb(0.035, 0.043, 0.078);
+pub const BACKGROUND: Color = bevy(shared::BACKGROUND);
 /// The arena's floor.
-pub const FLOOR: Color = Color::srgb(0.071, 0.086, 0.141);
+pub const FLOOR: Color = bevy(shared::FLOOR);
 /// Walls, corner blocks and the sides of players who are out.
-pub const WALL: Color = Color::srgb(0.22, 0.25, 0.34);
+pub const WALL: Color = bevy(shared::WALL);
 /// Faint markings on the floor.
-pub const MARKING: Color = Color::srgba(1.0, 1.0, 1.0, 0.07);
+pub const MARKING: Color = bevy(shared::MARKING);
 /// The ball.
-pub const BALL: Color = Color::srgb(0.97, 0.97, 1.0);
+pub const BALL: Color = bevy(shared::BALL);
 /// Panels and cards.
-pub const PANEL: Color = Color::srgba(0.10, 0.12, 0.19, 0.92);
+pub const PANEL: Color = bevy(shared::PANEL);
 /// A panel over the arena (pause, result).
-pub const OVERLAY: Color = Color::srgba(0.03, 0.04, 0.07, 0.82);
+pub const OVERLAY: Color = bevy(shared::OVERLAY);
 /// Main text.
-pub const TEXT: Color = Color::srgb(0.93, 0.94, 0.97);
+pub const TEXT: Color = bevy(shared::TEXT);
 /// Secondary text.
-pub const MUTED: Color = Color::srgb(0.55, 0.59, 0.70);
+pub const MUTED: Color = bevy(shared::MUTED);
 /// Errors.
-pub const ERROR: Color = Color::srgb(1.0, 0.42, 0.42);
+pub const ERROR: Color = bevy(shared::ERROR);
 /// A warning (a slow network in the overlay).
-pub const WARN: Color = Color::srgb(0.99, 0.77, 0.10);
+pub const WARN: Color = bevy(shared::WARN);
 /// Good news (ready, connected).
-pub const GOOD: Color = Color::srgb(0.40, 0.85, 0.55);
+pub const GOOD: Color = bevy(shared::GOOD);
 
-/// Title size.
-pub const TITLE: f32 = 44.0;
-/// Heading size.
-pub const HEADING: f32 = 26.0;
-/// Body text size.
-pub const BODY: f32 = 18.0;
-/// Small print.
-pub const SMALL: f32 = 14.0;
+/// A colour of the shared palette as a Bevy colour (for the colours words come with).
+pub const fn color(c: Rgba) -> Color {
+    bevy(c)
+}
 
 /// Each seat's colour: coral (left), sky blue (right), green (top), amber (bottom).
 pub fn player(p: PlayerId) -> Color {
-    match p.index() {
-        0 => Color::srgb(1.0, 0.42, 0.42),
-        1 => Color::srgb(0.30, 0.67, 0.97),
-        2 => Color::srgb(0.32, 0.81, 0.40),
-        _ => Color::srgb(0.99, 0.77, 0.10),
-    }
+    bevy(shared::player(p))
 }
 
 /// A seat's colour, dimmed (goal lines, empty pips).
 pub fn player_dim(p: PlayerId, alpha: f32) -> Color {
-    player(p).with_alpha(alpha)
+    bevy(shared::player_dim(p, alpha))
 }

@@ -3,6 +3,7 @@
 
 use bevy::prelude::*;
 use pong_domain::client::ClientPhase;
+use pong_presentation::words;
 
 use super::full_screen;
 use crate::game::{GameSystems, palette, text};
@@ -28,8 +29,8 @@ fn spawn(mut commands: Commands) {
         Name::new("Connecting screen"),
         full_screen(NetPhase::Connecting),
         children![
-            text("DISTRIBUTED PONG", palette::TITLE, palette::TEXT),
-            text("2 to 4 players - one authoritative server", palette::BODY, palette::MUTED),
+            text(words::TITLE, palette::TITLE, palette::TEXT),
+            text(words::TAGLINE, palette::BODY, palette::MUTED),
             (Node { height: Val::Px(24.0), ..default() }),
             (ConnectLine, text("Connecting...", palette::HEADING, palette::TEXT)),
             (ConnectDetail, text("", palette::BODY, palette::MUTED)),

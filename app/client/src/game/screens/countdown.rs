@@ -4,9 +4,9 @@
 
 use bevy::prelude::*;
 use pong_domain::client::ClientPhase;
+use pong_presentation::words;
 
 use super::{overlay, panel};
-use crate::game::hud::keys_for;
 use crate::game::{GameSystems, palette, text};
 use crate::net::{NetPhase, PongClient};
 
@@ -21,24 +21,16 @@ pub(super) fn plugin(app: &mut App) {
 #[derive(Component, Clone, Copy, Debug, Default)]
 pub struct CountdownText;
 
-/// Whole seconds left until local time `at` (at least 1 while counting down).
-pub fn seconds_left(at: u64, now: u64) -> u64 {
-    at.saturating_sub(now).div_ceil(1_000_000).max(1)
-}
-
 fn spawn(mut commands: Commands, client: Res<PongClient>) {
     let me = client.player();
-    let line = me.map_or(String::new(), |p| {
-        format!("You are {} - {}", p.side().name().to_uppercase(), keys_for(p.side()))
-    });
-    let started = client.core().confirmed().is_some_and(|s| s.tick > 0);
+    let line = me.map_or(String::new(), words::you_are);
     commands.spawn((
         Name::new("Countdown"),
         overlay(NetPhase::Countdown),
         children![(
             panel(),
             children![
-                text(if started { "RESUMING" } else { "GET READY" }, palette::BODY, palette::MUTED),
+                text(words::countdown_caption(client.core()), palette::BODY, palette::MUTED),
                 (CountdownText, text("3", 96.0, palette::TEXT)),
                 text(line, palette::BODY, me.map_or(palette::MUTED, palette::player)),
             ],
@@ -48,7 +40,7 @@ fn spawn(mut commands: Commands, client: Res<PongClient>) {
 
 fn update(client: Res<PongClient>, mut q: Query<&mut Text, With<CountdownText>>) {
     let ClientPhase::Countdown { at, .. } = client.core().phase() else { return };
-    let want = seconds_left(*at, client.now()).to_string();
+    let want = words::seconds_left(*at, client.now()).to_string();
     for mut t in &mut q {
         if t.0 != want {
             t.0.clone_from(&want);

@@ -2,12 +2,10 @@
 //! waits for, and the player's own controls.
 
 use bevy::prelude::*;
-use pong_domain::client::ClientPhase;
-use pong_domain::proto::Lobby;
 use pong_domain::rules::{MAX_PLAYERS, PlayerId};
+use pong_presentation::words;
 
 use super::full_screen;
-use crate::game::hud::keys_for;
 use crate::game::{GameSystems, palette, text};
 use crate::net::{NetPhase, PongClient};
 
@@ -32,29 +30,17 @@ pub struct SeatReady(pub PlayerId);
 #[derive(Component, Clone, Copy, Debug, Default)]
 pub struct LobbyStatus;
 
-fn lobby(client: &PongClient) -> Option<&Lobby> {
-    match client.core().phase() {
-        ClientPhase::Lobby(l) => Some(l),
-        _ => None,
-    }
-}
-
 fn spawn(mut commands: Commands, client: Res<PongClient>) {
     let seats = client.rules().map_or(2, |r| r.players()).min(MAX_PLAYERS);
     let me = client.player();
-    let heading = match lobby(&client).and_then(|l| l.room.as_ref()) {
-        Some(room) => format!("Room {} - {seats} players", room.as_str()),
-        None => format!("Match {} - {seats} players", client.core().match_id().map_or(0, |m| m.0)),
-    };
-    let you = me.map_or(String::new(), |p| {
-        format!("You play {} ({}): {}", p.side().name().to_uppercase(), p, keys_for(p.side()))
-    });
+    let heading = words::lobby_heading(client.core(), seats);
+    let you = me.map_or(String::new(), words::you_play);
     let root = commands
         .spawn((
             Name::new("Lobby screen"),
             full_screen(NetPhase::Lobby),
             children![
-                text("DISTRIBUTED PONG", palette::TITLE, palette::TEXT),
+                text(words::TITLE, palette::TITLE, palette::TEXT),
                 text(heading, palette::BODY, palette::MUTED),
             ],
         ))
@@ -114,37 +100,22 @@ fn update(
     >,
     mut status: Query<&mut Text, (With<LobbyStatus>, Without<SeatName>, Without<SeatReady>)>,
 ) {
-    let Some(l) = lobby(&client) else { return };
-    let member = |p: PlayerId| l.members.iter().find(|m| m.player == p);
+    let Some(l) = words::lobby(client.core()) else { return };
     for (seat, mut t, mut c) in &mut names {
-        let (want, colour) = match member(seat.0) {
-            Some(m) => (m.name.as_str().to_owned(), palette::TEXT),
-            None => ("open seat".to_owned(), palette::MUTED),
-        };
+        let (want, colour) = words::seat_name(l, seat.0);
         if t.0 != want {
             t.0 = want;
         }
-        c.set_if_neq(TextColor(colour));
+        c.set_if_neq(TextColor(palette::color(colour)));
     }
     for (seat, mut t, mut c) in &mut ready {
-        let (want, colour) = match member(seat.0) {
-            Some(m) if !m.connected => ("reconnecting...", palette::ERROR),
-            Some(m) if m.ready => ("READY", palette::GOOD),
-            Some(_) => ("getting ready...", palette::MUTED),
-            None => ("waiting...", palette::MUTED),
-        };
+        let (want, colour) = words::seat_ready(l, seat.0);
         if t.0 != want {
             t.0 = want.to_owned();
         }
-        c.set_if_neq(TextColor(colour));
+        c.set_if_neq(TextColor(palette::color(colour)));
     }
-    let missing = l.missing();
-    let want = match missing {
-        0 if l.members.iter().all(|m| m.ready) => "Everyone is ready - starting".to_owned(),
-        0 => "Everyone is here - waiting for all to be ready".to_owned(),
-        1 => "Waiting for 1 more player".to_owned(),
-        n => format!("Waiting for {n} more players"),
-    };
+    let want = words::lobby_status(l);
     for mut t in &mut status {
         if t.0 != want {
             t.0.clone_from(&want);

@@ -2,8 +2,7 @@
 //! and how they went out, and the choice of a rematch or quitting.
 
 use bevy::prelude::*;
-use pong_domain::proto::MatchOver;
-use pong_domain::sim::OutReason;
+use pong_presentation::words;
 
 use super::{overlay, panel};
 use crate::game::{palette, text};
@@ -17,39 +16,19 @@ pub(super) fn plugin(app: &mut App) {
 #[derive(Component, Clone, Copy, Debug, Default)]
 pub struct ResultPanel;
 
-fn ordinal(n: u8) -> String {
-    let suffix = match (n % 10, n % 100) {
-        (1, r) if r != 11 => "st",
-        (2, r) if r != 12 => "nd",
-        (3, r) if r != 13 => "rd",
-        _ => "th",
-    };
-    format!("{n}{suffix}")
-}
-
 fn spawn(mut commands: Commands, client: Res<PongClient>, roster: Res<Roster>) {
-    let result: Option<MatchOver> = roster.result.clone();
     let me = client.player();
-    let (headline, colour) = match result.as_ref().and_then(|r| r.winner) {
-        Some(w) if Some(w) == me => ("You win!".to_owned(), palette::player(w)),
-        Some(w) => (format!("{} wins!", roster.name(w)), palette::player(w)),
-        None => ("A draw".to_owned(), palette::TEXT),
-    };
+    let (headline, colour) = words::headline(roster.result.as_ref(), me, &roster);
+    let colour = palette::color(colour);
     let root = commands.spawn((Name::new("Result"), ResultPanel, overlay(NetPhase::Over))).id();
     let body = commands.spawn(panel()).id();
     commands.entity(root).add_child(body);
     let title = commands.spawn(text("MATCH OVER", palette::BODY, palette::MUTED)).id();
     let head = commands.spawn(text(headline, palette::TITLE, colour)).id();
     commands.entity(body).add_children(&[title, head]);
-    let mut standings = result.map(|r| r.standings).unwrap_or_default();
-    standings.sort_by_key(|s| (s.rank, s.player));
-    for s in standings {
+    for s in words::standings(roster.result.as_ref()) {
         let c = palette::player(s.player);
-        let how = match s.reason {
-            None => format!("{} lives left", s.lives),
-            Some(OutReason::NoLives) => "out of lives".to_owned(),
-            Some(OutReason::Forfeit) => "forfeited".to_owned(),
-        };
+        let how = words::how_out(&s);
         let you = if Some(s.player) == me { "  (you)" } else { "" };
         let row = commands
             .spawn((
@@ -62,7 +41,7 @@ fn spawn(mut commands: Commands, client: Res<PongClient>, roster: Res<Roster>) {
                 children![
                     (
                         Node { width: Val::Px(44.0), ..default() },
-                        children![text(ordinal(s.rank), palette::BODY, palette::TEXT)]
+                        children![text(words::ordinal(s.rank), palette::BODY, palette::TEXT)]
                     ),
                     (
                         Node {

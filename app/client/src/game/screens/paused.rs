@@ -2,7 +2,7 @@
 //! ("Bob lost connection - back in 27 s or out").
 
 use bevy::prelude::*;
-use pong_domain::client::ClientPhase;
+use pong_presentation::words;
 
 use super::{overlay, panel};
 use crate::game::{GameSystems, palette, text};
@@ -23,25 +23,7 @@ pub struct PauseText;
 
 /// The text for the pause: one line per lost player, with the seconds left to come back.
 pub fn pause_lines(client: &PongClient, roster: &Roster) -> String {
-    let ClientPhase::Paused(p) = client.core().phase() else { return String::new() };
-    let now = client.now();
-    let lines: Vec<String> = p
-        .lost
-        .iter()
-        .map(|l| {
-            // Rounded to the nearest second, not up: the deadline is in server time and the
-            // clock estimate is off by a little, so rounding up showed "31 s" of a 30 s grace.
-            let left =
-                (client.core().to_local(l.deadline).saturating_sub(now) + 500_000) / 1_000_000;
-            let who = if client.player() == Some(l.player) {
-                "You".to_owned()
-            } else {
-                roster.name(l.player)
-            };
-            format!("{who} lost connection - back in {left} s or out")
-        })
-        .collect();
-    lines.join("\n")
+    words::pause_lines(client.core(), roster, client.now()).join("\n")
 }
 
 fn spawn(mut commands: Commands, client: Res<PongClient>, roster: Res<Roster>) {
@@ -54,7 +36,7 @@ fn spawn(mut commands: Commands, client: Res<PongClient>, roster: Res<Roster>) {
             children![
                 text("PAUSED", palette::TITLE, palette::TEXT),
                 (PauseText, text(pause_lines(&client, &roster), palette::BODY, palette::ERROR)),
-                text("The match goes on when everyone is back.", palette::SMALL, palette::MUTED),
+                text(words::PAUSE_FOOTER, palette::SMALL, palette::MUTED),
             ],
         )],
     ));

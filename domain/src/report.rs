@@ -1,8 +1,9 @@
-//! What a bot reports when its match ends: `pong bot --json` prints one of these per bot,
-//! as one JSON line, so scripts and tests can compare what every host saw.
+//! What a player reports when its match ends: `pong bot --json` prints one of these per bot,
+//! as one JSON line, and the browser page puts the same object on `window.pongResult`, so
+//! scripts and tests can compare what every host saw, whichever frontend it ran.
 
-use pong_domain::client::ClientPhase;
-use pong_domain::sim::OutReason;
+use crate::client::ClientPhase;
+use crate::sim::OutReason;
 use serde::Serialize;
 
 /// One player's result as a bot saw it.

@@ -1,0 +1,106 @@
+//! Colours and type sizes: one place for the look of every screen of every frontend.
+
+use pong_domain::rules::PlayerId;
+
+/// A colour in sRGB, each channel 0 to 1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rgba {
+    /// Red.
+    pub r: f32,
+    /// Green.
+    pub g: f32,
+    /// Blue.
+    pub b: f32,
+    /// Opacity.
+    pub a: f32,
+}
+
+impl Rgba {
+    /// An opaque colour.
+    #[must_use]
+    pub const fn srgb(r: f32, g: f32, b: f32) -> Rgba {
+        Rgba { r, g, b, a: 1.0 }
+    }
+
+    /// A colour with its opacity.
+    #[must_use]
+    pub const fn srgba(r: f32, g: f32, b: f32, a: f32) -> Rgba {
+        Rgba { r, g, b, a }
+    }
+
+    /// The same colour at opacity `a`.
+    #[must_use]
+    pub const fn with_alpha(self, a: f32) -> Rgba {
+        Rgba { a, ..self }
+    }
+
+    /// As CSS: `rgba(255, 107, 107, 0.55)`.
+    #[must_use]
+    pub fn css(self) -> String {
+        // Clamped to [0, 255] first, so the cast is exact.
+        let byte = |c: f32| (c.clamp(0.0, 1.0) * 255.0).round() as u8;
+        format!("rgba({}, {}, {}, {})", byte(self.r), byte(self.g), byte(self.b), self.a)
+    }
+}
+
+/// The page or window background.
+pub const BACKGROUND: Rgba = Rgba::srgb(0.035, 0.043, 0.078);
+/// The arena's floor.
+pub const FLOOR: Rgba = Rgba::srgb(0.071, 0.086, 0.141);
+/// Walls, corner blocks and the sides of players who are out.
+pub const WALL: Rgba = Rgba::srgb(0.22, 0.25, 0.34);
+/// Faint markings on the floor.
+pub const MARKING: Rgba = Rgba::srgba(1.0, 1.0, 1.0, 0.07);
+/// The ball.
+pub const BALL: Rgba = Rgba::srgb(0.97, 0.97, 1.0);
+/// Panels and cards.
+pub const PANEL: Rgba = Rgba::srgba(0.10, 0.12, 0.19, 0.92);
+/// A panel over the arena (pause, result).
+pub const OVERLAY: Rgba = Rgba::srgba(0.03, 0.04, 0.07, 0.82);
+/// Main text.
+pub const TEXT: Rgba = Rgba::srgb(0.93, 0.94, 0.97);
+/// Secondary text.
+pub const MUTED: Rgba = Rgba::srgb(0.55, 0.59, 0.70);
+/// Errors.
+pub const ERROR: Rgba = Rgba::srgb(1.0, 0.42, 0.42);
+/// A warning (a slow network in the overlay).
+pub const WARN: Rgba = Rgba::srgb(0.99, 0.77, 0.10);
+/// Good news (ready, connected).
+pub const GOOD: Rgba = Rgba::srgb(0.40, 0.85, 0.55);
+
+/// Title size, in logical pixels.
+pub const TITLE: f32 = 44.0;
+/// Heading size.
+pub const HEADING: f32 = 26.0;
+/// Body text size.
+pub const BODY: f32 = 18.0;
+/// Small print.
+pub const SMALL: f32 = 14.0;
+
+/// Each seat's colour: coral (left), sky blue (right), green (top), amber (bottom).
+#[must_use]
+pub const fn player(p: PlayerId) -> Rgba {
+    match p.index() {
+        0 => Rgba::srgb(1.0, 0.42, 0.42),
+        1 => Rgba::srgb(0.30, 0.67, 0.97),
+        2 => Rgba::srgb(0.32, 0.81, 0.40),
+        _ => Rgba::srgb(0.99, 0.77, 0.10),
+    }
+}
+
+/// A seat's colour, dimmed (goal lines, empty pips).
+#[must_use]
+pub const fn player_dim(p: PlayerId, alpha: f32) -> Rgba {
+    player(p).with_alpha(alpha)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn css_rounds_each_channel_to_a_byte() {
+        assert_eq!(ERROR.css(), "rgba(255, 107, 107, 1)");
+        assert_eq!(player_dim(PlayerId::new(1).unwrap(), 0.55).css(), "rgba(77, 171, 247, 0.55)");
+    }
+}
