@@ -21,6 +21,10 @@ pub struct HttpRequest {
     pub query: Option<String>,
     /// The `Accept` header, if any (for content negotiation).
     pub accept: Option<String>,
+    /// The `Accept-Encoding` header, if any (which compressed forms the client reads).
+    pub accept_encoding: Option<String>,
+    /// The `If-None-Match` header, if any (the client's cached copy, to answer 304).
+    pub if_none_match: Option<String>,
 }
 
 /// A whole response.
@@ -32,17 +36,36 @@ pub struct HttpResponse {
     pub content_type: &'static str,
     /// The body (the adapter sends none for `HEAD`, with the length of this one).
     pub body: Bytes,
+    /// The `Cache-Control`; `None` sends `no-store` (live readings must not be cached).
+    pub cache_control: Option<&'static str>,
+    /// The `Content-Encoding` of `body` (`gzip`), if it is compressed.
+    pub content_encoding: Option<&'static str>,
+    /// The `ETag`, quoted, if the body has one.
+    pub etag: Option<String>,
+    /// The `Vary`, when the body depends on a request header (`Accept-Encoding`).
+    pub vary: Option<&'static str>,
+}
+
+impl Default for HttpResponse {
+    /// An empty `200 OK` of plain text, not to be cached.
+    fn default() -> Self {
+        HttpResponse {
+            status: 200,
+            content_type: "text/plain; charset=utf-8",
+            body: Bytes::new(),
+            cache_control: None,
+            content_encoding: None,
+            etag: None,
+            vary: None,
+        }
+    }
 }
 
 impl HttpResponse {
     /// A plain-text response.
     #[must_use]
     pub fn text(status: u16, body: impl Into<String>) -> HttpResponse {
-        HttpResponse {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body: Bytes::from(body.into()),
-        }
+        HttpResponse { status, body: Bytes::from(body.into()), ..HttpResponse::default() }
     }
 }
 

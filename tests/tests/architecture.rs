@@ -71,3 +71,36 @@ fn the_ports_depend_only_inward() {
         );
     }
 }
+
+/// The browser frontend runs the domain in WebAssembly: nothing of the native runtime, the
+/// transports or the window may come with it, and what it shares with the window
+/// (`pong-presentation`) is as pure as the domain.
+#[test]
+fn the_browser_frontend_brings_no_native_runtime() {
+    let web = normal_deps("pong-web");
+    for forbidden in [
+        "tokio",
+        "mio",
+        "bevy",
+        "lapin",
+        "zeromq",
+        "tungstenite",
+        "rusqlite",
+        "pong-runtime",
+        "pong-ports",
+        "pong-transport",
+    ] {
+        assert!(
+            !web.lines().any(|l| l.starts_with(forbidden)),
+            "pong-web depends on {forbidden}:\n{web}"
+        );
+    }
+    let shared = normal_deps("pong-presentation");
+    for line in shared.lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        assert!(
+            !FORBIDDEN_IN_DOMAIN.iter().any(|f| name.starts_with(f)) && name != "bevy_color",
+            "pong-presentation depends on {name}:\n{shared}"
+        );
+    }
+}

@@ -78,25 +78,36 @@ where
 
 async fn answer(handler: &dyn HttpHandler, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let head = request.method() == Method::HEAD;
-    let accept = request
-        .headers()
-        .get(hyper::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header =
+        |name| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let asked = HttpRequest {
         method: request.method().as_str().to_owned(),
         path: request.uri().path().to_owned(),
         query: request.uri().query().map(str::to_owned),
-        accept,
+        accept: header(hyper::header::ACCEPT),
+        accept_encoding: header(hyper::header::ACCEPT_ENCODING),
+        if_none_match: header(hyper::header::IF_NONE_MATCH),
     };
-    let HttpResponse { status, content_type, body } = handler.handle(asked).await;
+    let HttpResponse { status, content_type, body, cache_control, content_encoding, etag, vary } =
+        handler.handle(asked).await;
     let len = body.len();
     let mut response = Response::new(Full::new(if head { Bytes::new() } else { body }));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    // Health and metrics are live readings: no cache may answer for the server.
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Health and metrics are live readings: no cache may answer for the server, unless the
+    // handler says what may be kept (the web page's assets).
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache_control.unwrap_or("no-store")));
+    if let Some(encoding) = content_encoding {
+        headers.insert(hyper::header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+    }
+    if let Some(vary) = vary {
+        headers.insert(hyper::header::VARY, HeaderValue::from_static(vary));
+    }
+    // An ETag the handler made is ASCII; one that is not is left out rather than sent broken.
+    if let Some(value) = etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+        headers.insert(hyper::header::ETAG, value);
+    }
     if head {
         headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(len));
     }

@@ -11,6 +11,8 @@
 //! - `journal`: `pong server --db`: the event store, restoring matches, recording.
 //! - `replay`: lists, verifies and watches journaled matches (`pong replay DB`); `watch`
 //!   plays a journaled match back to the game window.
+//! - `web`: the browser frontend's files (built from `app/web`, embedded), served on the
+//!   game's port.
 
 mod bot;
 mod cli;
@@ -21,6 +23,7 @@ mod replay;
 mod server;
 mod setup;
 mod transports;
+mod web;
 // Drives the playback host of `pong replay --watch`, which needs the game window.
 #[cfg(feature = "gui")]
 mod watch;

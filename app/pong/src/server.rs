@@ -1,6 +1,7 @@
 //! `pong server`: hosts matches until interrupted (Ctrl-C or SIGTERM; with `--drain-secs`
 //! the matches in play finish first), with its HTTP endpoints (metrics, health, status) on
-//! the WebSocket port and on `--metrics-listen`.
+//! the WebSocket port and on `--metrics-listen`, and the browser frontend on the WebSocket
+//! port.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use pong_runtime::server::ServeOptions;
 use pong_runtime::telemetry::{ServerInfo, Telemetry};
 
 use crate::cli::ServerArgs;
+use crate::web::WebFrontend;
 use crate::{journal, setup, transports};
 
 pub(crate) async fn run(args: ServerArgs) -> Result<ExitCode> {
@@ -29,7 +31,10 @@ pub(crate) async fn run(args: ServerArgs) -> Result<ExitCode> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         transport: transports::name(args.transport.transport).to_owned(),
     });
+    // The operators' endpoints alone on --metrics-listen; the game's port also serves the
+    // browser frontend.
     let http = HttpService::new(telemetry.clone());
+    let game_http = HttpService::new(WebFrontend::new(telemetry.clone()));
     let mut config = setup::server_config(args.players, &args.rules, args.max_matches);
     config.record_ticks = args.db.is_some();
     config.lobby_timeout = args.lobby_timeout_secs.saturating_mul(1_000_000);
@@ -51,10 +56,15 @@ pub(crate) async fn run(args: ServerArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let transport =
-        transports::server(&args.transport, &listen, tls, Some(http), args.max_links_per_address)
-            .await
-            .with_context(|| format!("cannot start the server on {listen}"))?;
+    let transport = transports::server(
+        &args.transport,
+        &listen,
+        tls,
+        Some(game_http),
+        args.max_links_per_address,
+    )
+    .await
+    .with_context(|| format!("cannot start the server on {listen}"))?;
     let options = ServeOptions {
         telemetry: Some(telemetry),
         drain: Duration::from_secs(args.drain_secs),

@@ -25,6 +25,7 @@ impl HttpHandler for Telemetry {
                     status: 200,
                     content_type: content_type(openmetrics),
                     body: Bytes::from(self.render_metrics(openmetrics)),
+                    ..HttpResponse::default()
                 }
             }
             "/healthz" => {
@@ -35,6 +36,8 @@ impl HttpHandler for Telemetry {
                     HttpResponse::text(503, format!("{}\n", health.problems.join("; ")))
                 }
             }
+            // A browser asking for /status gets the page; scripts get JSON.
+            "/status" if wants_html(&request) => status_page(self).await,
             "/status" | "/status.json" => {
                 let report = self.status().await;
                 match serde_json::to_vec_pretty(&report) {
@@ -42,21 +45,31 @@ impl HttpHandler for Telemetry {
                         status: 200,
                         content_type: "application/json",
                         body: Bytes::from(json),
+                        ..HttpResponse::default()
                     },
                     Err(error) => {
                         HttpResponse::text(500, format!("cannot write the status: {error}\n"))
                     }
                 }
             }
-            "/" | "/index.html" => HttpResponse {
-                status: 200,
-                content_type: "text/html; charset=utf-8",
-                body: Bytes::from(render_page(&self.status().await)),
-            },
+            "/" | "/index.html" => status_page(self).await,
             _ => HttpResponse::text(
                 404,
                 "not found: this server answers /metrics, /healthz, /status and /\n",
             ),
         }
     }
+}
+
+async fn status_page(telemetry: &Telemetry) -> HttpResponse {
+    HttpResponse {
+        content_type: "text/html; charset=utf-8",
+        body: Bytes::from(render_page(&telemetry.status().await)),
+        ..HttpResponse::default()
+    }
+}
+
+/// True if the client reads HTML (a browser), judged by its `Accept` header.
+fn wants_html(request: &HttpRequest) -> bool {
+    request.accept.as_deref().is_some_and(|a| a.contains("text/html"))
 }

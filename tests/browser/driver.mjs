@@ -1,0 +1,127 @@
+// Drives Debian's Chromium (playwright-core, no browser download) for the browser
+// frontend's end-to-end tests and benchmarks. One JSON argument says what to do:
+//
+//   {"mode": "results", "base": "http://127.0.0.1:7878", "queries": ["?bot=0.8&…", …],
+//    "timeout_ms": 120000}
+//       opens one page per query, waits until every page has put its match's summary on
+//       window.pongResult, and prints {"page": i, "result": …, "pre": …} per page, one JSON
+//       line each (`pre` is the text of <pre id="pong-result">).
+//   {"mode": "keys", "base": …, "query": "?name=Key&players=2", …}
+//       a player at the keyboard: once playing, holds the key that moves its paddle and
+//       prints where the paddle is drawn in the frame before and the frame after the press.
+//   {"mode": "fps", "base": …, "queries": […], "seconds": 5, …}
+//       frames drawn per second by each page while its match is on.
+//   {"mode": "load", "base": …, "query": …, "runs": 5, …}
+//       milliseconds from opening the page to its first lobby frame, per run.
+//   {"mode": "shot", "base": …, "queries": […], "after_ms": 4000, "path": "out.png"}
+//       a screenshot of the first page, that long into its match.
+//
+// Exits 1 with what each page was doing if the time runs out.
+import { chromium } from "playwright-core";
+
+const plan = JSON.parse(process.argv[2] ?? "{}");
+const timeout = plan.timeout_ms ?? 120000;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    // Every page draws as if it were the one on screen.
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+  ],
+});
+
+const say = (o) => process.stdout.write(JSON.stringify(o) + "\n");
+const log = (m) => process.stderr.write(`[driver] ${m}\n`);
+
+async function open(query) {
+  // A context each: separate windows, as separate people would have.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const page = await context.newPage();
+  page.on("console", (m) => log(`console ${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => log(`page error: ${e}`));
+  await page.goto(plan.base + "/" + query);
+  return page;
+}
+
+async function phases(pages) {
+  return Promise.all(pages.map((p) => p.evaluate(() => window.pongPhase ?? "not started")));
+}
+
+async function waitAll(pages, predicate, what) {
+  const started = Date.now();
+  for (;;) {
+    const done = await Promise.all(pages.map((p) => p.evaluate(predicate)));
+    if (done.every(Boolean)) return;
+    if (Date.now() - started > timeout) {
+      log(`timed out waiting for ${what}; phases: ${JSON.stringify(await phases(pages))}`);
+      await browser.close();
+      process.exit(1);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+try {
+  if (plan.mode === "results") {
+    const pages = await Promise.all(plan.queries.map(open));
+    await waitAll(pages, () => window.pongResult !== undefined, "every result");
+    for (const [i, p] of pages.entries()) {
+      const [result, pre] = await p.evaluate(() => [
+        window.pongResult,
+        document.getElementById("pong-result").textContent,
+      ]);
+      say({ page: i, result, pre });
+    }
+  } else if (plan.mode === "keys") {
+    const page = await open(plan.query);
+    await waitAll([page], () => window.pongPhase === "playing" && window.pongView, "play");
+    // Let the paddle settle where the player left it (no key held yet).
+    await page.waitForTimeout(300);
+    const key = await page.evaluate(() => (window.pongView.vertical ? "KeyS" : "KeyD"));
+    const before = await page.evaluate(
+      () => new Promise((r) => requestAnimationFrame(() => r(window.pongView.own))),
+    );
+    // The press and the next frame, with nothing in between: the frame that follows the
+    // key event must already show the paddle moving.
+    const after = await page.evaluate(
+      (code) =>
+        new Promise((r) => {
+          window.dispatchEvent(new KeyboardEvent("keydown", { code, bubbles: true }));
+          requestAnimationFrame(() => r(window.pongView.own));
+        }),
+      key,
+    );
+    say({ key, before, after });
+  } else if (plan.mode === "fps") {
+    const pages = await Promise.all(plan.queries.map(open));
+    await waitAll(pages, () => window.pongPhase === "playing", "play");
+    const counts = async () => Promise.all(pages.map((p) => p.evaluate(() => window.pongFrames)));
+    const start = await counts();
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, (plan.seconds ?? 5) * 1000));
+    const end = await counts();
+    const secs = (Date.now() - t0) / 1000;
+    for (const [i] of pages.entries()) say({ page: i, fps: (end[i] - start[i]) / secs });
+  } else if (plan.mode === "load") {
+    for (let run = 0; run < (plan.runs ?? 5); run++) {
+      const page = await open(plan.query);
+      await waitAll([page], () => window.pongLobbyMs !== undefined, "the lobby");
+      say({ run, lobby_ms: await page.evaluate(() => window.pongLobbyMs) });
+      await page.context().close();
+    }
+  } else if (plan.mode === "shot") {
+    const pages = await Promise.all(plan.queries.map(open));
+    await waitAll(pages, () => window.pongPhase === "playing", "play");
+    await pages[0].waitForTimeout(plan.after_ms ?? 4000);
+    await pages[0].screenshot({ path: plan.path });
+    say({ path: plan.path });
+  } else {
+    throw new Error(`unknown mode ${plan.mode}`);
+  }
+} finally {
+  await browser.close();
+}
