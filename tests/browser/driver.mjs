@@ -5,7 +5,10 @@
 //    "timeout_ms": 120000}
 //       opens one page per query, waits until every page has put its match's summary on
 //       window.pongResult, and prints {"page": i, "result": …, "pre": …} per page, one JSON
-//       line each (`pre` is the text of <pre id="pong-result">).
+//       line each (`pre` is the text of <pre id="pong-result">). With
+//       "freeze": {"page": 0, "after_ms": 2000, "for_ms": 5000}, that page is frozen (as a
+//       browser freezes a background tab: no script runs, no timer fires, frames queue)
+//       that long into its match, then woken.
 //   {"mode": "keys", "base": …, "query": "?name=Key&players=2", …}
 //       a player at the keyboard: once playing, holds the key that moves its paddle and
 //       prints where the paddle is drawn in the frame before and the frame after the press.
@@ -31,6 +34,8 @@ const browser = await chromium.launch({
     "--disable-background-timer-throttling",
     "--disable-renderer-backgrounding",
     "--disable-backgrounding-occluded-windows",
+    // "insecure": a test server's self-signed certificate, for https and wss alike.
+    ...(plan.insecure ? ["--ignore-certificate-errors"] : []),
   ],
 });
 
@@ -39,7 +44,10 @@ const log = (m) => process.stderr.write(`[driver] ${m}\n`);
 
 async function open(query) {
   // A context each: separate windows, as separate people would have.
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 720 },
+    ignoreHTTPSErrors: plan.insecure ?? false,
+  });
   const page = await context.newPage();
   page.on("console", (m) => log(`console ${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => log(`page error: ${e}`));
@@ -68,6 +76,23 @@ async function waitAll(pages, predicate, what) {
 try {
   if (plan.mode === "results") {
     const pages = await Promise.all(plan.queries.map(open));
+    if (plan.freeze) {
+      const page = pages[plan.freeze.page];
+      await waitAll([page], () => window.pongPhase === "playing", "play");
+      await page.waitForTimeout(plan.freeze.after_ms ?? 2000);
+      // The debugger stops the page's script where it next runs: no handler, timer or
+      // frame runs and the socket's messages queue, as in a frozen background tab.
+      // (Page.setWebLifecycleState freezes only pages that are hidden; headless ones are
+      // not.)
+      const cdp = await page.context().newCDPSession(page);
+      await cdp.send("Debugger.enable");
+      await cdp.send("Debugger.pause");
+      log(`page ${plan.freeze.page} frozen`);
+      await new Promise((r) => setTimeout(r, plan.freeze.for_ms ?? 5000));
+      await cdp.send("Debugger.resume");
+      await cdp.send("Debugger.disable");
+      log(`page ${plan.freeze.page} woken`);
+    }
     await waitAll(pages, () => window.pongResult !== undefined, "every result");
     for (const [i, p] of pages.entries()) {
       const [result, pre] = await p.evaluate(() => [

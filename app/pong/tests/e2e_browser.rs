@@ -236,3 +236,76 @@ fn pages_whose_connections_are_cut_mid_match_take_their_seats_back() {
     assert!(srv.find_log("player back").is_some(), "{}", srv.tail(40));
     srv.terminate();
 }
+
+#[test]
+fn a_tab_frozen_in_the_background_mid_match_catches_up_without_a_desync() {
+    if !have_browser() {
+        return;
+    }
+    let (mut srv, addr) = start_server("2", "3");
+    srv.wait_for_log("server listening", Duration::from_secs(20));
+    let room = format!("frozen-{}", std::process::id());
+    let query =
+        |name: &str, seed: u32| format!("?name={name}&bot=0.9&players=2&room={room}&seed={seed}");
+    let mut pages = driver(&json!({
+        "mode": "results",
+        "base": format!("http://{addr}"),
+        "queries": [query("asleep", 31), query("awake", 32)],
+        "freeze": {"page": 0, "after_ms": 1500, "for_ms": 5000},
+        "timeout_ms": LIMIT.as_millis() as u64,
+    }));
+    let reports = page_results(&lines_of(&mut pages, Instant::now() + LIMIT));
+    assert!(pages.find_log("page 0 woken").is_some(), "{}", pages.tail(20));
+    // Five silent seconds are far past the server's patience: the match paused for the
+    // frozen player and went on when it woke.
+    assert!(srv.find_log("player lost").is_some(), "{}", srv.tail(40));
+    assert!(srv.find_log("player back").is_some(), "{}", srv.tail(40));
+    assert!(num(&reports[0], "pauses") >= 1, "{reports:#?}");
+    for key in ["match_id", "standings", "winner", "ticks", "server_hash"] {
+        assert_eq!(reports[0][key], reports[1][key], "{key} differs: {reports:#?}");
+    }
+    for r in &reports {
+        assert_eq!(r["final_hash"], r["server_hash"], "{r:#}");
+        assert_eq!(num(r, "desyncs"), 0, "{r:#}");
+    }
+    srv.terminate();
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn over_https_the_page_plays_over_wss() {
+    if !have_browser() {
+        return;
+    }
+    let scratch = common::Scratch::new("browser-tls");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_path = scratch.write("cert.pem", &cert.cert.pem());
+    let key_path = scratch.write("key.pem", &cert.signing_key.serialize_pem());
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut extra = vec!["--players", "2", "--lives", "1"];
+    extra.extend_from_slice(RULES);
+    let tls = [
+        "--listen",
+        &listen,
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+    ];
+    let mut srv = server(&tls, &extra);
+    srv.wait_for_log("server listening", Duration::from_secs(20));
+    let room = format!("tls-{}", std::process::id());
+    let query = |name: &str| format!("?name={name}&bot=0.8&players=2&room={room}");
+    let mut pages = driver(&json!({
+        "mode": "results",
+        "base": format!("https://localhost:{port}"),
+        "queries": [query("tls1"), query("tls2")],
+        "insecure": true,
+        "timeout_ms": LIMIT.as_millis() as u64,
+    }));
+    let reports = page_results(&lines_of(&mut pages, Instant::now() + LIMIT));
+    assert_eq!(reports[0]["final_hash"], reports[1]["final_hash"], "{reports:#?}");
+    assert_eq!(reports[0]["final_hash"], reports[0]["server_hash"], "{reports:#?}");
+    srv.terminate();
+}
