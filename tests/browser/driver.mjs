@@ -16,6 +16,12 @@
 //       frames drawn per second by each page while its match is on.
 //   {"mode": "load", "base": …, "query": …, "runs": 5, …}
 //       milliseconds from opening the page to its first lobby frame, per run.
+//   {"mode": "latency", "base": …, "queries": [person, watcher], "flips": 100, "every_ms": 200}
+//       input to remote: the first page is a person at the keyboard who reverses their
+//       paddle every every_ms (key up, other key down); the second page reports each of its
+//       new confirmed states (window.pongOnConfirmed) the moment its frame arrives. From a
+//       key event to the first confirmed state of the other page showing the paddle moving
+//       the new way, in ms (both pages read one clock: performance.timeOrigin + now()).
 //   {"mode": "shot", "base": …, "queries": […], "after_ms": 4000, "path": "out.png"}
 //       a screenshot of the first page, that long into its match.
 //
@@ -138,6 +144,56 @@ try {
       say({ run, lobby_ms: await page.evaluate(() => window.pongLobbyMs) });
       await page.context().close();
     }
+  } else if (plan.mode === "latency") {
+    const [person, watcher] = await Promise.all(plan.queries.map(open));
+    await waitAll([person, watcher], () => window.pongPhase === "playing", "play");
+    const { seat, vertical } = await person.evaluate(() => window.pongView);
+    await watcher.evaluate((seat) => {
+      window.seen = [];
+      let last = null;
+      let dir = 0;
+      window.pongOnConfirmed = (tick, paddles) => {
+        const x = paddles[seat];
+        if (last !== null && x !== last && Math.sign(x - last) !== dir) {
+          dir = Math.sign(x - last);
+          window.seen.push({ at: performance.timeOrigin + performance.now(), dir, tick });
+        }
+        last = x;
+      };
+    }, seat);
+    const flips = await person.evaluate(
+      ({ flips, every, vertical }) =>
+        new Promise((done) => {
+          const [minus, plus] = vertical ? ["KeyW", "KeyS"] : ["KeyA", "KeyD"];
+          const key = (type, code) =>
+            window.dispatchEvent(new KeyboardEvent(type, { code, bubbles: true }));
+          const made = [];
+          let dir = 1;
+          const timer = setInterval(() => {
+            key("keyup", dir > 0 ? minus : plus);
+            key("keydown", dir > 0 ? plus : minus);
+            made.push({ at: performance.timeOrigin + performance.now(), dir });
+            dir = -dir;
+            if (made.length >= flips) {
+              clearInterval(timer);
+              setTimeout(() => done(made), every);
+            }
+          }, every);
+        }),
+      { flips: plan.flips ?? 100, every: plan.every_ms ?? 200, vertical },
+    );
+    const seen = await watcher.evaluate(() => window.seen);
+    const ms = [];
+    let missed = 0;
+    for (const [i, f] of flips.entries()) {
+      const until = i + 1 < flips.length ? flips[i + 1].at : Infinity;
+      const s = seen.find((s) => s.at >= f.at && s.at < until && s.dir === f.dir);
+      if (s) ms.push(s.at - f.at);
+      else missed++;
+    }
+    ms.sort((a, b) => a - b);
+    const q = (p) => (ms.length ? ms[Math.min(ms.length - 1, Math.floor(p * ms.length))] : null);
+    say({ flips: flips.length, seen: ms.length, missed, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: ms.at(-1) ?? null });
   } else if (plan.mode === "shot") {
     const pages = await Promise.all(plan.queries.map(open));
     await waitAll(pages, () => window.pongPhase === "playing", "play");

@@ -212,8 +212,10 @@ fn dial(page: &Shared, id: u32) {
         let Ok(buf) = e.data().dyn_into::<ArrayBuffer>() else { return };
         let bytes = Uint8Array::new(&buf).to_vec();
         let t = now(&page.borrow().window);
+        let before = page.borrow().game.core().confirmed().map(|s| s.tick);
         page.borrow_mut().game.on_frame(id, t, &bytes);
         pump(&page);
+        watch_confirmed(&page.borrow(), before);
     }));
     let weak = Rc::downgrade(page);
     let on_close = handler(Box::new(move |e: JsValue| {
@@ -428,8 +430,23 @@ fn draw_frame(p: &mut Page) {
     }
 }
 
+/// Tells a script that asked (`window.pongOnConfirmed = (tick, paddles) => …`) of each new
+/// confirmed state the moment the frame that made it arrived: the input-latency benchmark
+/// times another player's move by it, without waiting for a drawn frame.
+fn watch_confirmed(p: &Page, before: Option<u32>) {
+    let Some(state) = p.game.core().confirmed() else { return };
+    if before == Some(state.tick) {
+        return;
+    }
+    let Ok(f) = js_sys::Reflect::get(&p.window, &"pongOnConfirmed".into()) else { return };
+    let Ok(f) = f.dyn_into::<js_sys::Function>() else { return };
+    let paddles: js_sys::Array = state.paddles.iter().map(|&x| JsValue::from(x)).collect();
+    // A failing script is the script's business, not the game's.
+    let _ = f.call2(&JsValue::NULL, &state.tick.into(), &paddles);
+}
+
 /// What this frame drew of the match, for scripts (`window.pongView`): the tick, the own
-/// paddle's position (arena units) and whether it moves up and down.
+/// paddle's position (arena units), whether it moves up and down, and the seat.
 fn publish_view(p: &Page, now: u64) {
     let core = p.game.core();
     let (Some(me), Some(view)) = (core.player(), core.view_with_intent(now)) else { return };
@@ -437,6 +454,7 @@ fn publish_view(p: &Page, now: u64) {
     let _ = js_sys::Reflect::set(&o, &"tick".into(), &view.tick.into());
     let _ = js_sys::Reflect::set(&o, &"own".into(), &view.paddles[me.index()].into());
     let _ = js_sys::Reflect::set(&o, &"vertical".into(), &me.side().is_vertical().into());
+    let _ = js_sys::Reflect::set(&o, &"seat".into(), &me.get().into());
     let _ = js_sys::Reflect::set(&p.window, &"pongView".into(), &o);
 }
 

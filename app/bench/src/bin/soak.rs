@@ -176,6 +176,25 @@ fn print_report(r: &SoakReport) {
             );
         }
     }
+    println!("  over the run (each tenth):");
+    println!(
+        "    {:>11}  {:>8}  {:>8}  {:>8}  {:>7}  {:>5}  {:>6}  {:>8}",
+        "s", "RSS MiB", "loop µs", "CPU µs", "matches", "links", "pauses", "overruns"
+    );
+    for w in &r.series {
+        println!(
+            "    {:>5.0}–{:<5.0}  {:>8.1}  {:>8.2}  {:>8.1}  {:>7.1}  {:>5.0}  {:>6.0}  {:>8.0}",
+            w.from,
+            w.to,
+            w.rss_mib,
+            w.busy_us_per_match_tick,
+            w.cpu_us_per_match_tick,
+            w.running,
+            w.links,
+            w.pauses,
+            w.overruns
+        );
+    }
     if let (Some(m), Some(b)) = (r.memory_growth_pct, r.busy_growth_pct) {
         println!("  growth start → end: memory {m:+.1} %, loop time per match-tick {b:+.1} %");
     }

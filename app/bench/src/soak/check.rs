@@ -173,6 +173,11 @@ pub struct Window {
     pub links: f64,
     /// Mean load average of the machine (the soak's own clients included).
     pub load: f64,
+    /// Pauses the server counted in the window (each brings resends and a countdown: a
+    /// window with more of them costs more per match-tick).
+    pub pauses: f64,
+    /// Grid ticks the server skipped for falling behind in the window.
+    pub overruns: f64,
 }
 
 /// The samples from `from` to `to` seconds summed up; `None` if fewer than two fall there
@@ -196,7 +201,21 @@ pub fn window(samples: &[Sample], from: f64, to: f64) -> Option<Window> {
         running: mean(|s| s.running),
         links: mean(|s| s.links),
         load: mean(|s| s.load),
+        pauses: last.pauses - first.pauses,
+        overruns: last.overruns - first.overruns,
     })
+}
+
+/// The run cut into `n` equal windows, for the trend: a leak or a slowdown grows window
+/// after window, a busy stretch of play stands out in one.
+#[must_use]
+pub fn series(samples: &[Sample], seconds: f64, n: usize) -> Vec<Window> {
+    (0..n)
+        .filter_map(|i| {
+            let (from, to) = (seconds * i as f64 / n as f64, seconds * (i + 1) as f64 / n as f64);
+            window(samples, from, to)
+        })
+        .collect()
 }
 
 /// Growth from `start` to `end` in percent.

@@ -74,6 +74,8 @@ pub struct SoakReport {
     pub start: Option<Window>,
     /// The server over the last window before matches stopped starting.
     pub end: Option<Window>,
+    /// The server over each tenth of the run.
+    pub series: Vec<Window>,
     /// Growth of resident memory from start to end, percent.
     pub memory_growth_pct: Option<f64>,
     /// Growth of the loop's busy time per match-tick, percent.
@@ -240,6 +242,7 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakReport> {
             .map(|(a, b)| check::growth(a.busy_us_per_match_tick, b.busy_us_per_match_tick)),
         start,
         end,
+        series: check::series(&samples, d, 10),
         overruns: last.overruns,
         server_pauses: last.pauses,
         server_forfeits: last.forfeits,
