@@ -26,9 +26,18 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// A plain HTTP/1.1 GET; returns the status code and the body.
 fn get(addr: &str, path: &str) -> (u16, String) {
+    get_accepting(addr, path, "*/*")
+}
+
+/// `GET path` with an `Accept` header (a browser sends `text/html,…`).
+fn get_accepting(addr: &str, path: &str, accept: &str) -> (u16, String) {
     let mut tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(tcp, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut reply = String::new();
     tcp.read_to_string(&mut reply).unwrap();
     let (head, body) = reply.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{reply:?}"));
@@ -172,9 +181,16 @@ fn metrics_scraped_twice_during_a_match_parse_with_the_reference_parser_and_move
             .all(|p| p["name"].as_str().unwrap().starts_with("bot-")
                 && p["lives"].as_u64().is_some())
     );
-    let (status, page) = get(&ws, "/");
+    // On the game's port `/` is the game; a browser asking for /status gets the status page,
+    // which the operators' port also serves at `/`.
+    let (status, game) = get(&ws, "/");
     assert_eq!(status, 200);
-    assert!(page.contains("bot-a1") && page.contains("running"), "{page}");
+    assert!(game.contains("pong_web.js"), "{game}");
+    for (addr, path) in [(&ws, "/status"), (&ops, "/")] {
+        let (status, page) = get_accepting(addr, path, "text/html,application/xhtml+xml,*/*;q=0.8");
+        assert_eq!(status, 200);
+        assert!(page.contains("bot-a1") && page.contains("running"), "{page}");
+    }
     assert_eq!(get(&ops, "/nope").0, 404);
 
     let reports = reports(&mut bots);
