@@ -178,6 +178,9 @@ pub struct Window {
     pub pauses: f64,
     /// Grid ticks the server skipped for falling behind in the window.
     pub overruns: f64,
+    /// Mean time of one journal commit in the window, ms (the writer runs beside the loop:
+    /// a slower journal takes CPU from it).
+    pub commit_ms: f64,
 }
 
 /// The samples from `from` to `to` seconds summed up; `None` if fewer than two fall there
@@ -203,6 +206,11 @@ pub fn window(samples: &[Sample], from: f64, to: f64) -> Option<Window> {
         load: mean(|s| s.load),
         pauses: last.pauses - first.pauses,
         overruns: last.overruns - first.overruns,
+        commit_ms: if last.commits > first.commits {
+            (last.commit - first.commit) / (last.commits - first.commits) * 1e3
+        } else {
+            0.0
+        },
     })
 }
 

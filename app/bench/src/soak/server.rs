@@ -76,6 +76,10 @@ pub struct Sample {
     pub dropped: f64,
     /// The machine's 1-minute load average.
     pub load: f64,
+    /// `pong_journal_commit_seconds_sum`: time the journal's commits took so far.
+    pub commit: f64,
+    /// `pong_journal_commit_seconds_count`: commits so far.
+    pub commits: f64,
 }
 
 fn free_port() -> Result<u16> {
@@ -192,6 +196,8 @@ impl ServerProcess {
             forfeits: get("pong_forfeits_total"),
             dropped: get("pong_links_dropped_total"),
             load: procstat::load_average().unwrap_or(f64::NAN),
+            commit: get("pong_journal_commit_seconds_sum"),
+            commits: get("pong_journal_commit_seconds_count"),
         })
     }
 
