@@ -97,6 +97,18 @@ fn page_results(lines: &[Value]) -> Vec<Value> {
         .collect()
 }
 
+/// Two pages report the same match as each other and as the server, without a desync.
+fn assert_pages_agree(reports: &[Value]) {
+    assert_eq!(reports.len(), 2, "{reports:#?}");
+    for key in ["match_id", "standings", "winner", "ticks", "server_hash"] {
+        assert_eq!(reports[0][key], reports[1][key], "{key} differs: {reports:#?}");
+    }
+    for r in reports {
+        assert_eq!(r["final_hash"], r["server_hash"], "{r:#}");
+        assert_eq!(num(r, "desyncs"), 0, "{r:#}");
+    }
+}
+
 #[test]
 fn two_pages_and_two_bots_play_one_match_and_agree_with_the_server() {
     if !have_browser() {
@@ -224,14 +236,9 @@ fn pages_whose_connections_are_cut_mid_match_take_their_seats_back() {
     let cut = relay.cut();
     assert!(cut >= 2, "only {cut} connections were relayed");
     let reports = page_results(&lines_of(&mut pages, Instant::now() + LIMIT));
-    assert_eq!(reports.len(), 2);
-    for key in ["match_id", "standings", "winner", "ticks", "server_hash"] {
-        assert_eq!(reports[0][key], reports[1][key], "{key} differs: {reports:#?}");
-    }
+    assert_pages_agree(&reports);
     for r in &reports {
-        assert_eq!(r["final_hash"], r["server_hash"], "{r:#}");
         assert!(num(r, "resumes") >= 1, "the page did not take its seat back: {r:#}");
-        assert_eq!(num(r, "desyncs"), 0, "{r:#}");
     }
     assert!(srv.find_log("player back").is_some(), "{}", srv.tail(40));
     srv.terminate();
@@ -261,13 +268,7 @@ fn a_tab_frozen_in_the_background_mid_match_catches_up_without_a_desync() {
     assert!(srv.find_log("player lost").is_some(), "{}", srv.tail(40));
     assert!(srv.find_log("player back").is_some(), "{}", srv.tail(40));
     assert!(num(&reports[0], "pauses") >= 1, "{reports:#?}");
-    for key in ["match_id", "standings", "winner", "ticks", "server_hash"] {
-        assert_eq!(reports[0][key], reports[1][key], "{key} differs: {reports:#?}");
-    }
-    for r in &reports {
-        assert_eq!(r["final_hash"], r["server_hash"], "{r:#}");
-        assert_eq!(num(r, "desyncs"), 0, "{r:#}");
-    }
+    assert_pages_agree(&reports);
     srv.terminate();
 }
 
@@ -305,7 +306,6 @@ fn over_https_the_page_plays_over_wss() {
         "timeout_ms": LIMIT.as_millis() as u64,
     }));
     let reports = page_results(&lines_of(&mut pages, Instant::now() + LIMIT));
-    assert_eq!(reports[0]["final_hash"], reports[1]["final_hash"], "{reports:#?}");
-    assert_eq!(reports[0]["final_hash"], reports[0]["server_hash"], "{reports:#?}");
+    assert_pages_agree(&reports);
     srv.terminate();
 }
