@@ -94,8 +94,9 @@ fn accepts_gzip(header: Option<&str>) -> bool {
         h.split(',').any(|part| {
             let mut bits = part.split(';').map(str::trim);
             let name = bits.next().unwrap_or_default();
-            let refused =
-                bits.any(|b| b.replace(' ', "") == "q=0" || b.replace(' ', "") == "q=0.0");
+            let refused = bits.any(|b| {
+                matches!(b.replace(' ', "").as_str(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000")
+            });
             (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
         })
     })
